@@ -1,0 +1,35 @@
+"""diffputer: missing-data imputation with diffusion models and EM (DiffPuter, ICLR 2025).
+
+Quick start::
+
+    import diffputer
+    df = diffputer.load_airquality()
+    imp = diffputer.impute(df, m=5, random_state=1)
+    imp.complete(1)          # the first completed table
+    imp.complete("long")     # all of them, stacked with .imp and .id, as in mice
+"""
+
+from .ampute import ampute, missing_mask
+from .datasets import load_airquality
+from .em import DivergenceError
+from .estimator import DiffPuter, impute
+from .history import History
+from .persistence import ModelFileError
+from .result import MultipleImputation
+from .settings import PRESETS, Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DiffPuter",
+    "DivergenceError",
+    "History",
+    "ModelFileError",
+    "MultipleImputation",
+    "PRESETS",
+    "Settings",
+    "ampute",
+    "impute",
+    "load_airquality",
+    "missing_mask",
+]

@@ -1,0 +1,69 @@
+"""EDM diffusion (Karras et al. 2022): preconditioning, training loss and noise schedule.
+
+Symbols follow the EDM paper: ``sigma`` the noise level, ``sigma_data`` the data's standard
+deviation (0.5 after encoding), ``D(x; sigma) = c_skip x + c_out F(c_in x, c_noise)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .encoding import SIGMA_DATA
+
+# Training noise distribution: ln(sigma) ~ N(P_MEAN, P_STD^2) (EDM Table 1).
+P_MEAN, P_STD = -1.2, 1.2
+
+
+def c_skip(sigma, sigma_data=SIGMA_DATA):
+    return sigma_data**2 / (sigma**2 + sigma_data**2)
+
+
+def c_out(sigma, sigma_data=SIGMA_DATA):
+    return sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
+
+
+def c_in(sigma, sigma_data=SIGMA_DATA):
+    return 1 / (sigma**2 + sigma_data**2).sqrt()
+
+
+def c_noise(sigma):
+    return sigma.log() / 4
+
+
+def loss_weight(sigma, sigma_data=SIGMA_DATA):
+    """lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2."""
+    return (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+
+
+class Preconditioned(nn.Module):
+    """Wraps a raw network F into the denoiser D(x; sigma) used by loss and sampler."""
+
+    def __init__(self, net: nn.Module, sigma_data: float = SIGMA_DATA):
+        super().__init__()
+        self.net = net
+        self.sigma_data = sigma_data
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sigma = sigma.reshape(-1, 1).to(x.dtype).expand(x.shape[0], 1)
+        sd = self.sigma_data
+        F = self.net(c_in(sigma, sd) * x, c_noise(sigma).flatten())
+        return c_skip(sigma, sd) * x + c_out(sigma, sd) * F
+
+
+def edm_loss(denoiser: Preconditioned, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Weighted denoising loss, averaged over rows and entries (EDM eq. 2 and Table 1)."""
+    n = x.shape[0]
+    log_sigma = torch.randn(n, 1, generator=generator, device=x.device) * P_STD + P_MEAN
+    sigma = log_sigma.exp()
+    noise = torch.randn(x.shape, generator=generator, device=x.device) * sigma
+    denoised = denoiser(x + noise, sigma)
+    return (loss_weight(sigma, denoiser.sigma_data) * (denoised - x) ** 2).mean()
+
+
+def karras_sigmas(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+    """The EDM time steps sigma_0 > ... > sigma_{N-1}, followed by sigma_N = 0 (EDM eq. 5)."""
+    ramp = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+    inv_rho = 1.0 / rho
+    sigmas = (sigma_max**inv_rho + ramp * (sigma_min**inv_rho - sigma_max**inv_rho)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)])

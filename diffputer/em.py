@@ -1,0 +1,233 @@
+"""The EM driver: M-step (train the denoiser on the completed table), E-step (sample).
+
+DiffPuter, Algorithm 1: start from the mean-imputed table; at each iteration train a
+diffusion model on the current completed table, then replace the missing entries by the
+average of ``n_samples`` conditional draws (the posterior mean). The draws of the last
+E-step are single conditional draws from the final model: they are the multiple imputations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .diffusion import Preconditioned, edm_loss, karras_sigmas
+from .encoding import SIGMA_DATA, TableEncoder
+from .history import History, chain_statistics
+from .network import Denoiser
+from .sampling import conditional_sample
+from .settings import Settings
+
+# ReduceLROnPlateau on the epoch loss, as in the reference implementation.
+LR_DECAY, LR_PATIENCE = 0.9, 40
+GRAD_CLIP = 1.0
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss."""
+
+
+def make_generator(seed: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def new_denoiser(n_features: int, width: int, seed: int, device) -> Preconditioned:
+    """A freshly initialised denoiser; initialisation depends on ``seed`` only."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net = Denoiser(n_features, width)
+    return Preconditioned(net).to(device)
+
+
+def train_denoiser(
+    denoiser: Preconditioned,
+    X: torch.Tensor,
+    settings: Settings,
+    generator: torch.Generator,
+    on_epoch=None,
+) -> list[float]:
+    """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses."""
+    denoiser.train()
+    optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=LR_DECAY, patience=LR_PATIENCE
+    )
+    n, batch_size = X.shape[0], min(settings.batch_size, X.shape[0])
+    losses, steps, best, stale = [], 0, float("inf"), 0
+    for _ in range(settings.epochs):
+        order = torch.randperm(n, generator=generator, device=X.device)
+        total, batches = 0.0, 0
+        for start in range(0, n, batch_size):
+            loss = edm_loss(denoiser, X[order[start : start + batch_size]], generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(denoiser.parameters(), GRAD_CLIP)
+            optimizer.step()
+            total, batches, steps = total + loss.item(), batches + 1, steps + 1
+            if settings.max_steps is not None and steps >= settings.max_steps:
+                break
+        epoch_loss = total / batches
+        if not np.isfinite(epoch_loss):
+            raise DivergenceError(f"the training loss became {epoch_loss} at epoch {len(losses) + 1}")
+        losses.append(epoch_loss)
+        scheduler.step(epoch_loss)
+        if on_epoch is not None:
+            on_epoch(epoch_loss)
+        best, stale = (epoch_loss, 0) if epoch_loss < best else (best, stale + 1)
+        if stale >= settings.patience or (settings.max_steps and steps >= settings.max_steps):
+            break
+    denoiser.eval()
+    return losses
+
+
+def draw(
+    denoiser: Preconditioned,
+    X: torch.Tensor,
+    M: torch.Tensor,
+    settings: Settings,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One conditional draw of the missing entries of X, in row batches."""
+    sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
+    step = settings.sample_batch_size
+    parts = [
+        conditional_sample(
+            denoiser, X[i : i + step], M[i : i + step], sigmas,
+            resample=settings.resample, churn=settings.churn, generator=generator,
+        )
+        for i in range(0, X.shape[0], step)
+    ]
+    return torch.cat(parts) if parts else X.clone()
+
+
+@dataclass
+class EStep:
+    mean: np.ndarray  # [rows, D] average of the draws (the next M-step's table)
+    draws: list[np.ndarray]  # the first ``keep`` draws, each [rows, D]
+    chain_means: np.ndarray  # [p, n_samples]
+    chain_vars: np.ndarray
+
+
+def e_step(
+    denoiser: Preconditioned,
+    X: np.ndarray,
+    M: np.ndarray,
+    encoder: TableEncoder,
+    settings: Settings,
+    generator: torch.Generator,
+    *,
+    n_samples: int,
+    keep: int = 0,
+) -> EStep:
+    """Average ``n_samples`` conditional draws; keep the first ``keep`` of them.
+
+    X and M hold only rows with at least one missing entry.
+    """
+    device = next(denoiser.parameters()).device
+    X_t = torch.as_tensor(X, device=device)
+    M_t = torch.as_tensor(M, device=device)
+    missing_cells = M[:, encoder.offsets[:-1]]
+    total = np.zeros_like(X, dtype=np.float64)
+    kept, means, variances = [], [], []
+    for s in range(n_samples):
+        sample = encoder.clip(draw(denoiser, X_t, M_t, settings, generator).cpu().numpy())
+        total += sample
+        if s < keep:
+            kept.append(sample)
+        mean, var = chain_statistics(encoder.values(sample)[None], missing_cells)
+        means.append(mean)
+        variances.append(var)
+    return EStep(
+        mean=(total / n_samples).astype(np.float32),
+        draws=kept,
+        chain_means=np.concatenate(means, axis=1),
+        chain_vars=np.concatenate(variances, axis=1),
+    )
+
+
+def z_scale(encoder: TableEncoder) -> np.ndarray:
+    """Per encoded entry: the factor that puts it on the z-scored scale (1 for one-hots)."""
+    scale = np.ones(encoder.n_features)
+    for codec, cols in encoder.blocks():
+        if codec.kind == "numeric":
+            scale[cols] = 1 / SIGMA_DATA
+    return scale
+
+
+@dataclass
+class EMResult:
+    denoiser: Preconditioned
+    completed: np.ndarray  # the last E-step's mean, all rows [n, D]
+    draws: list[np.ndarray]  # ``keep`` single draws, all rows
+    history: History
+
+
+def run_em(
+    X: np.ndarray,
+    M: np.ndarray,
+    encoder: TableEncoder,
+    settings: Settings,
+    *,
+    seed: int,
+    device: torch.device,
+    keep: int = 0,
+    callback=None,
+    progress=None,
+) -> EMResult:
+    """DiffPuter's EM loop on an encoded table (missing entries of X at their initial value).
+
+    ``progress`` is an object with ``iteration(k)``, ``epoch(loss)`` and ``close()`` (a tqdm
+    wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
+    """
+    generator = make_generator(seed, device)
+    history = History(variables=encoder.columns)
+    rows = np.flatnonzero(M.any(axis=1))
+    X = X.copy()
+    n_samples = max(settings.n_samples, keep)
+    scale = z_scale(encoder)
+    denoiser = None
+    draws: list[np.ndarray] = []
+
+    def on_epoch(loss):
+        history.losses[-1].append(loss)
+        if progress is not None:
+            progress.epoch(loss)
+        if callback is not None:
+            callback(history)
+
+    n_iter = settings.max_iter if M.any() else 1  # nothing to iterate on a complete table
+    for iteration in range(n_iter):
+        started = time.perf_counter()
+        if progress is not None:
+            progress.iteration(iteration)
+        if denoiser is None or not settings.warm_start:
+            denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
+        history.losses.append([])
+        try:
+            train_denoiser(denoiser, torch.as_tensor(X, device=device), settings, generator, on_epoch)
+        except DivergenceError as err:
+            raise DivergenceError(
+                f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."
+            ) from None
+        last = iteration == n_iter - 1
+        step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
+                      n_samples=n_samples, keep=keep if last else 0)
+        missing = M[rows]
+        change = float(np.abs((step.mean - X[rows]) * scale)[missing].mean()) if missing.any() else 0.0
+        X[rows] = np.where(missing, step.mean, X[rows])
+        history.add_iteration(time.perf_counter() - started, change, step.chain_means, step.chain_vars)
+        if callback is not None:
+            callback(history)
+        if last:
+            for d in step.draws:
+                full = X.copy()
+                full[rows] = d
+                draws.append(full)
+    if progress is not None:
+        progress.close()
+    return EMResult(denoiser=denoiser, completed=X, draws=draws, history=history)

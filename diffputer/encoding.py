@@ -1,0 +1,294 @@
+"""Table encoding: a mixed-type DataFrame <-> the float matrix the diffusion model sees.
+
+Numeric columns are z-scored on their observed entries and halved, so that they have the
+standard deviation ``SIGMA_DATA`` = 0.5 the EDM preconditioning assumes. Categorical, boolean
+and string columns become one-hot blocks centred on the observed level shares, so that a
+missing cell starts at 0 (the observed mean) like a numeric one. Decoding takes the argmax of
+a block, which is always a valid level, and writes imputed values into a copy of the original
+column, so observed cells, dtypes, index and category levels come back unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+SIGMA_DATA = 0.5
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+
+@dataclass
+class ColumnCodec:
+    """How one column is encoded; plain JSON-serialisable data."""
+
+    name: object
+    kind: str
+    dtype: str
+    loc: float = 0.0
+    scale: float = 1.0
+    lower: float = 0.0
+    upper: float = 0.0
+    integer: bool = False
+    levels: list = field(default_factory=list)
+    ordered: bool = False
+    shares: list = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return 1 if self.kind == NUMERIC else len(self.levels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _python_scalar(value):
+    """numpy scalars -> Python scalars (JSON-friendly), other values unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _object_kind(column: pd.Series) -> str:
+    """Classify an object/string column by the types of its observed values."""
+    observed = column.dropna()
+    if all(isinstance(v, str) for v in observed):
+        return CATEGORICAL
+    if all(isinstance(v, (bool, np.bool_)) for v in observed):
+        return CATEGORICAL
+    types = sorted({type(v).__name__ for v in observed})
+    raise TypeError(
+        f"Column {column.name!r} holds values of mixed types {types}; expected one type per "
+        "column (numbers, strings, booleans or a pandas Categorical). Convert it first, "
+        "e.g. df[col].astype(str) or pd.to_numeric(df[col])."
+    )
+
+
+def column_kind(column: pd.Series) -> str:
+    """``"numeric"`` or ``"categorical"``; a clear error for types we cannot model."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return CATEGORICAL
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return NUMERIC
+    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+        return _object_kind(column)
+    raise TypeError(
+        f"Column {column.name!r} has dtype {dtype}, which cannot be imputed; "
+        "expected numbers, strings, booleans or a pandas Categorical. "
+        "Convert it (e.g. datetimes to numbers with .astype('int64')) or drop it."
+    )
+
+
+def _numeric_codec(column: pd.Series) -> ColumnCodec:
+    values = column.dropna().to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"Column {column.name!r} contains +/-inf; replace infinite values with NaN "
+            "(to impute them) or with finite numbers."
+        )
+    scale = float(values.std())
+    if scale == 0.0:
+        warnings.warn(
+            f"Column {column.name!r} is constant ({values[0].item()!r}); its missing cells are "
+            "filled with that constant.",
+            UserWarning,
+            stacklevel=4,
+        )
+        scale = 1.0
+    return ColumnCodec(
+        name=column.name,
+        kind=NUMERIC,
+        dtype=str(column.dtype),
+        loc=float(values.mean()),
+        scale=scale,
+        lower=float(values.min()),
+        upper=float(values.max()),
+        integer=pd.api.types.is_integer_dtype(column.dtype),
+    )
+
+
+def _categorical_codec(column: pd.Series) -> ColumnCodec:
+    observed = column.dropna()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        levels = list(column.cat.categories)
+        ordered = bool(column.cat.ordered)
+    elif pd.api.types.is_bool_dtype(column.dtype) or all(
+        isinstance(v, (bool, np.bool_)) for v in observed
+    ):
+        levels, ordered = [False, True], False
+    else:
+        levels, ordered = sorted(set(observed)), False
+    counts = observed.value_counts()
+    shares = [float(counts.get(level, 0)) / len(observed) for level in levels]
+    return ColumnCodec(
+        name=column.name,
+        kind=CATEGORICAL,
+        dtype=str(column.dtype),
+        levels=[_python_scalar(level) for level in levels],
+        ordered=ordered,
+        shares=shares,
+    )
+
+
+def fit_codec(column: pd.Series) -> ColumnCodec:
+    """Learn how to encode one column from its observed entries."""
+    if column.notna().sum() == 0:
+        raise ValueError(
+            f"Column {column.name!r} has no observed value; nothing can be learned about it. "
+            "Drop it before imputing."
+        )
+    if column_kind(column) == NUMERIC:
+        return _numeric_codec(column)
+    return _categorical_codec(column)
+
+
+def _encode_column(codec: ColumnCodec, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded block [n, width] (missing cells at 0) and its missing mask [n]."""
+    missing = column.isna().to_numpy()
+    if codec.kind == NUMERIC:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.isfinite(values[~missing]).all():
+            raise ValueError(f"Column {codec.name!r} contains +/-inf; replace it with NaN.")
+        block = (values - codec.loc) / codec.scale * SIGMA_DATA
+        block[missing] = 0.0
+        return block[:, None], missing
+    index = {level: k for k, level in enumerate(codec.levels)}
+    observed = column[~missing]
+    codes = observed.map(index)
+    unseen = observed[codes.isna()]
+    if len(unseen):
+        raise ValueError(
+            f"Column {codec.name!r} has levels {sorted(map(str, set(unseen)))} that were not "
+            f"seen when fitting (known levels: {list(map(str, codec.levels))})."
+        )
+    block = np.zeros((len(column), codec.width))
+    block[np.flatnonzero(~missing), codes.to_numpy(dtype=np.int64)] = 1.0
+    block -= np.asarray(codec.shares)
+    block[missing] = 0.0
+    return block, missing
+
+
+def _level_codes(codec: ColumnCodec, block: np.ndarray) -> np.ndarray:
+    """0-based level of each row of a one-hot block: the argmax, always a valid level."""
+    return np.argmax(block + np.asarray(codec.shares), axis=1)
+
+
+def _decode_block(codec: ColumnCodec, block: np.ndarray) -> np.ndarray:
+    """Values in the column's own units for every row of an encoded block."""
+    if codec.kind == NUMERIC:
+        values = block[:, 0] / SIGMA_DATA * codec.scale + codec.loc
+        values = np.clip(values, codec.lower, codec.upper)
+        return np.rint(values) if codec.integer else values
+    return np.asarray(codec.levels, dtype=object)[_level_codes(codec, block)]
+
+
+def fill_cells(original: pd.DataFrame, cells: dict[int, np.ndarray]) -> pd.DataFrame:
+    """A copy of ``original`` with the missing cells of column ``j`` set to ``cells[j]``.
+
+    Observed cells, the index, column order and dtypes (categories included) are kept.
+    """
+    out = original.copy()
+    for j, values in cells.items():
+        dtype = out.dtypes.iloc[j]
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            values = np.asarray(values, dtype=dtype)
+        rows = np.flatnonzero(out.iloc[:, j].isna().to_numpy())
+        out.iloc[rows, j] = values
+    return out
+
+
+class TableEncoder:
+    """Fitted column codecs for one table layout.
+
+    ``encode`` gives ``(X, M)``: X [n, D] float32 with missing entries at 0, and M [n, D]
+    bool, True where the entry is missing. ``decode`` fills the missing cells of the original
+    table with values decoded from an X.
+    """
+
+    def __init__(self, codecs: list[ColumnCodec]):
+        self.codecs = codecs
+        widths = [c.width for c in codecs]
+        self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+
+    @classmethod
+    def fit(cls, df: pd.DataFrame) -> "TableEncoder":
+        return cls([fit_codec(df[name]) for name in df.columns])
+
+    @property
+    def columns(self) -> list:
+        return [c.name for c in self.codecs]
+
+    @property
+    def n_features(self) -> int:
+        return int(self.offsets[-1])
+
+    def blocks(self):
+        """(codec, slice into the encoded columns) for every column."""
+        for j, codec in enumerate(self.codecs):
+            yield codec, slice(self.offsets[j], self.offsets[j + 1])
+
+    def align(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the fitted columns in the fitted order; error on missing/new ones."""
+        fitted = self.columns
+        if list(df.columns) == fitted:
+            return df
+        absent = [c for c in fitted if c not in df.columns]
+        extra = [c for c in df.columns if c not in fitted]
+        if absent or extra:
+            raise ValueError(
+                f"Columns differ from those seen at fit: missing {absent}, unexpected {extra}."
+            )
+        return df[fitted]
+
+    def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        df = self.align(df)
+        X = np.empty((len(df), self.n_features), dtype=np.float32)
+        M = np.empty((len(df), self.n_features), dtype=bool)
+        for (codec, cols), name in zip(self.blocks(), df.columns):
+            block, missing = _encode_column(codec, df[name])
+            X[:, cols] = block
+            M[:, cols] = missing[:, None]
+        return X, M
+
+    def clip(self, X: np.ndarray) -> np.ndarray:
+        """Numeric entries clipped to the encoded observed range (in place, returned)."""
+        for codec, cols in self.blocks():
+            if codec.kind == NUMERIC:
+                lo = (codec.lower - codec.loc) / codec.scale * SIGMA_DATA
+                hi = (codec.upper - codec.loc) / codec.scale * SIGMA_DATA
+                np.clip(X[:, cols], lo, hi, out=X[:, cols])
+        return X
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        """[n, p] floats: numeric columns in their own units, categorical ones as 1-based codes."""
+        out = np.empty((X.shape[0], len(self.codecs)))
+        for j, (codec, cols) in enumerate(self.blocks()):
+            if codec.kind == NUMERIC:
+                out[:, j] = _decode_block(codec, X[:, cols])
+            else:
+                out[:, j] = _level_codes(codec, X[:, cols]) + 1
+        return out
+
+    def decode(self, X: np.ndarray, original: pd.DataFrame) -> pd.DataFrame:
+        """A copy of ``original`` whose missing cells hold the values decoded from ``X``."""
+        original = self.align(original)
+        return fill_cells(original, self.imputed_cells(X, original))
+
+    def imputed_cells(self, X: np.ndarray, original: pd.DataFrame) -> dict[int, np.ndarray]:
+        """Column position -> decoded values of that column's missing cells (in row order)."""
+        cells = {}
+        for j, (codec, cols) in enumerate(self.blocks()):
+            missing = np.flatnonzero(original.iloc[:, j].isna().to_numpy())
+            if len(missing):
+                cells[j] = _decode_block(codec, X[missing, cols])
+        return cells
+
+    def to_dict(self) -> dict:
+        return {"codecs": [c.to_dict() for c in self.codecs]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TableEncoder":
+        return cls([ColumnCodec(**c) for c in data["codecs"]])

@@ -1,0 +1,83 @@
+"""What the EM loop records, iteration by iteration.
+
+``chain_mean`` and ``chain_var`` follow mice's ``chainMean`` / ``chainVar`` layout:
+arrays [variables, iterations, chains] holding the mean and variance of the imputed cells of
+each variable in each E-step draw (numeric columns in their own units, categorical columns as
+1-based level codes, as mice does for factors; NaN where a variable has nothing imputed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class History:
+    variables: list
+    losses: list[list[float]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    change: list[float] = field(default_factory=list)
+    chain_means: list[np.ndarray] = field(default_factory=list)
+    chain_vars: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def n_iter(self) -> int:
+        """Completed EM iterations."""
+        return len(self.seconds)
+
+    @property
+    def chain_mean(self) -> np.ndarray:
+        return self._stack(self.chain_means)
+
+    @property
+    def chain_var(self) -> np.ndarray:
+        return self._stack(self.chain_vars)
+
+    def _stack(self, per_iteration: list[np.ndarray]) -> np.ndarray:
+        if not per_iteration:
+            return np.empty((len(self.variables), 0, 0))
+        return np.stack(per_iteration, axis=1)
+
+    def add_iteration(self, seconds: float, change: float, chain_means, chain_vars) -> None:
+        """Close an EM iteration: its wall time, imputation change and chain statistics."""
+        self.seconds.append(float(seconds))
+        self.change.append(float(change))
+        self.chain_means.append(np.asarray(chain_means))
+        self.chain_vars.append(np.asarray(chain_vars))
+
+    def to_dict(self) -> dict:
+        return {
+            "variables": [str(v) for v in self.variables],
+            "losses": self.losses,
+            "seconds": self.seconds,
+            "change": self.change,
+            "chain_mean": self.chain_mean.tolist(),
+            "chain_var": self.chain_var.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, variables: list) -> "History":
+        history = cls(variables=variables, losses=data["losses"], seconds=data["seconds"],
+                      change=data["change"])
+        for key, target in (("chain_mean", history.chain_means), ("chain_var", history.chain_vars)):
+            stacked = np.asarray(data[key], dtype=float)
+            if stacked.ndim == 3:  # [variables, iterations, chains]; fewer dims when empty
+                target.extend(stacked[:, i, :] for i in range(stacked.shape[1]))
+        return history
+
+
+def chain_statistics(draws_values: np.ndarray, missing: np.ndarray):
+    """Per variable and draw: mean and variance (denominator n-1) of the imputed cells."""
+    n_chains, _, p = draws_values.shape
+    means = np.full((p, n_chains), np.nan)
+    variances = np.full((p, n_chains), np.nan)
+    for j in range(p):
+        rows = missing[:, j]
+        if rows.any():
+            cells = draws_values[:, rows, j]
+            means[j] = cells.mean(axis=1)
+            if rows.sum() > 1:
+                variances[j] = cells.var(axis=1, ddof=1)
+    return means, variances

@@ -1,0 +1,137 @@
+"""The multiple-imputation result: m completed versions of one table, mice-style.
+
+Only the imputed cells are stored (like mice's ``imp``); ``complete`` rebuilds tables on demand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .encoding import fill_cells
+from .history import History
+
+COMPLETE_ACTIONS = ("long", "broad", "repeated", "all")
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
+def _pooled_cells(column: pd.Series, draws: list[np.ndarray]) -> np.ndarray:
+    """Point estimate per imputed cell: mean over draws (numeric) or most frequent value."""
+    stacked = np.stack([np.asarray(d, dtype=object) for d in draws])
+    if _is_numeric(column):
+        mean = stacked.astype(float).mean(axis=0)
+        return np.rint(mean) if pd.api.types.is_integer_dtype(column.dtype) else mean
+    modes = []
+    for cell in stacked.T:
+        values, counts = np.unique(cell.astype(str), return_counts=True)
+        winner = values[np.argmax(counts)]
+        modes.append(next(v for v in cell if str(v) == winner))
+    return np.asarray(modes, dtype=object)
+
+
+class MultipleImputation:
+    """m imputations of ``data``; the analogue of mice's ``mids``.
+
+    Attributes: ``data`` (the incomplete table), ``m``, ``where`` (True where a cell was
+    missing and is imputed), ``imp`` (per draw: column position -> imputed values),
+    ``history`` (the EM record, with mice's ``chain_mean`` / ``chain_var``), ``model``.
+    """
+
+    def __init__(self, data: pd.DataFrame, imp: list[dict[int, np.ndarray]], history: History,
+                 model=None):
+        self.data = data
+        self.imp = imp
+        self.history = history
+        self.model = model
+
+    @property
+    def m(self) -> int:
+        return len(self.imp)
+
+    @property
+    def where(self) -> pd.DataFrame:
+        return self.data.isna()
+
+    @property
+    def chain_mean(self) -> np.ndarray:
+        """[variables, iterations, m] means of the imputed cells (mice's ``chainMean``)."""
+        return self.history.chain_mean[:, :, : self.m]
+
+    @property
+    def chain_var(self) -> np.ndarray:
+        """[variables, iterations, m] variances of the imputed cells (mice's ``chainVar``)."""
+        return self.history.chain_var[:, :, : self.m]
+
+    def complete(self, action=1, include: bool = False):
+        """A completed table, or several, as mice's ``complete()``.
+
+        ``action``: 0 (the original, incomplete data), 1..m (one imputation), ``"long"``
+        (rows stacked with ``.imp`` and ``.id`` columns), ``"broad"`` (columns side by side,
+        grouped by imputation, named ``col.i``), ``"repeated"`` (the same, grouped by column),
+        ``"all"`` (a list of tables). ``include=True`` adds the original as imputation 0.
+        """
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            if not 0 <= action <= self.m:
+                raise ValueError(f"action must be between 0 and m={self.m}; got action={action}.")
+            return self.data.copy() if action == 0 else fill_cells(self.data, self.imp[action - 1])
+        if action not in COMPLETE_ACTIONS:
+            raise ValueError(
+                f"action must be an integer 0..{self.m} or one of {list(COMPLETE_ACTIONS)}; "
+                f"got action={action!r}."
+            )
+        first = 0 if include else 1
+        tables = [self.complete(i) for i in range(first, self.m + 1)]
+        if action == "all":
+            return tables
+        if action == "long":
+            stacked = []
+            for i, table in zip(range(first, self.m + 1), tables):
+                front = pd.DataFrame({".imp": i, ".id": table.index}, index=table.index)
+                stacked.append(pd.concat([front, table], axis=1))
+            return pd.concat(stacked, ignore_index=True)
+        renamed = [t.set_axis([f"{c}.{i}" for c in t.columns], axis=1)
+                   for i, t in zip(range(first, self.m + 1), tables)]
+        broad = pd.concat(renamed, axis=1)
+        if action == "repeated":
+            order = [f"{c}.{i}" for c in self.data.columns for i in range(first, self.m + 1)]
+            broad = broad[order]
+        return broad
+
+    def mean(self) -> pd.DataFrame:
+        """Point estimate: per imputed cell the mean of the draws (mode for categoricals)."""
+        cells = {
+            j: _pooled_cells(self.data.iloc[:, j], [draw[j] for draw in self.imp])
+            for j in self.imp[0]
+        } if self.imp else {}
+        return fill_cells(self.data, cells)
+
+    def summary(self) -> pd.DataFrame:
+        """Per variable: missing count and share, and the imputed cells' mean or top level."""
+        rows = []
+        for j, name in enumerate(self.data.columns):
+            column = self.data.iloc[:, j]
+            n_missing = int(column.isna().sum())
+            row = {"variable": name, "missing": n_missing,
+                   "percent": 100 * n_missing / max(len(column), 1)}
+            if n_missing and self.imp:
+                values = np.concatenate([np.asarray(d[j], dtype=object) for d in self.imp])
+                if _is_numeric(column):
+                    row["observed mean"] = float(column.mean())
+                    row["imputed mean"] = float(values.astype(float).mean())
+                    row["imputed sd"] = float(values.astype(float).std(ddof=1)) if len(values) > 1 else np.nan
+                else:
+                    counts = pd.Series(values.astype(str)).value_counts(normalize=True)
+                    row["imputed top level"] = f"{counts.index[0]} ({100 * counts.iloc[0]:.0f}%)"
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("variable")
+
+    def __repr__(self) -> str:
+        n, p = self.data.shape
+        n_missing = int(self.where.to_numpy().sum())
+        return (f"<MultipleImputation: m={self.m}, {n} rows x {p} columns, "
+                f"{n_missing} cells imputed, {self.history.n_iter} EM iterations>")

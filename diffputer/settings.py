@@ -1,0 +1,88 @@
+"""Hyperparameters of DiffPuter and the two presets.
+
+``"paper"`` holds the settings of the DiffPuter paper and its reference code (meant for a GPU).
+``"fast"`` (the default) was chosen by measurement on a 2-core CPU: see
+``benchmarks/results/`` for the runs behind each value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from ._validation import check_choice, check_int, check_positive_float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the EM loop, the M-step training and the E-step sampler."""
+
+    # Denoiser.
+    width: int = 1024
+    # M-step: training of the denoiser on the current completed table.
+    epochs: int = 10_000
+    max_steps: int | None = None
+    patience: int = 500
+    batch_size: int = 4096
+    lr: float = 1e-4
+    warm_start: bool = False
+    # EM loop.
+    max_iter: int = 10
+    # E-step: the conditional sampler.
+    n_steps: int = 50
+    resample: int = 20
+    n_samples: int = 20
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    churn: float = 1.0
+    sample_batch_size: int = 8192
+
+    def validated(self) -> "Settings":
+        for name in ("width", "epochs", "patience", "batch_size", "max_iter", "n_steps",
+                     "resample", "n_samples", "sample_batch_size"):
+            check_int(getattr(self, name), name=name, minimum=1)
+        if self.max_steps is not None:
+            check_int(self.max_steps, name="max_steps", minimum=1)
+        for name in ("lr", "sigma_min", "sigma_max", "rho"):
+            check_positive_float(getattr(self, name), name=name)
+        if self.churn < 0:
+            raise ValueError(f"churn must be >= 0; got churn={self.churn!r}.")
+        if not self.sigma_min < self.sigma_max:
+            raise ValueError(
+                f"sigma_min must be below sigma_max; got {self.sigma_min} and {self.sigma_max}."
+            )
+        check_choice(self.warm_start, name="warm_start", choices={True, False})
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Settings] = {
+    "paper": Settings(),
+    "fast": Settings(
+        width=256,
+        epochs=10_000,
+        max_steps=1500,
+        patience=500,
+        batch_size=1024,
+        lr=1e-3,
+        warm_start=True,
+        max_iter=4,
+        n_steps=20,
+        resample=1,
+        n_samples=5,
+    ),
+}
+
+SETTING_NAMES = tuple(f.name for f in fields(Settings))
+
+
+def resolve(preset: str, **overrides) -> Settings:
+    """The preset's settings with every non-None override applied, validated."""
+    check_choice(preset, name="preset", choices=PRESETS.keys())
+    unknown = set(overrides) - set(SETTING_NAMES)
+    if unknown:
+        raise TypeError(f"Unknown settings {sorted(unknown)}; known: {list(SETTING_NAMES)}.")
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    return replace(PRESETS[preset], **chosen).validated()
