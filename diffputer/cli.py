@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .persistence import atomic_write
-from .settings import PRESETS
+from .settings import PRESETS, SETTING_NAMES
 
 FORMATS = ("long", "broad", "repeated")
 
@@ -55,16 +55,38 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--preset", choices=sorted(PRESETS), default="fast")
     imp.add_argument("--max-iter", type=int, default=None, help="EM iterations")
     imp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    imp.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                     help="override one setting of the preset, e.g. --set width=128 "
+                     f"(repeatable; names: {', '.join(SETTING_NAMES)})")
     imp.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``"width=128"`` -> ("width", 128); numbers and true/false are converted."""
+    name, sep, raw = text.partition("=")
+    if not sep or name not in SETTING_NAMES:
+        raise ValueError(f"--set expects NAME=VALUE with NAME one of {list(SETTING_NAMES)}; "
+                         f"got {text!r}")
+    if raw.lower() in ("true", "false"):
+        return name, raw.lower() == "true"
+    for convert in (int, float):
+        try:
+            return name, convert(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"--set {name} needs a number or true/false; got {raw!r}")
 
 
 def run_impute(args) -> None:
     from .estimator import impute
 
+    options = dict(parse_setting(text) for text in args.settings)
+    if args.max_iter is not None:
+        options["max_iter"] = args.max_iter
     data = read_table(args.input)
-    result = impute(data, m=args.m, preset=args.preset, max_iter=args.max_iter,
-                    device=args.device, random_state=args.seed, progress=not args.quiet)
+    result = impute(data, m=args.m, preset=args.preset, device=args.device,
+                    random_state=args.seed, progress=not args.quiet, **options)
     table = result.complete(args.format, include=True)
     write_table(table, args.output)
     if not args.quiet:

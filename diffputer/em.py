@@ -128,7 +128,7 @@ def e_step(
 
     X and M hold only rows with at least one missing entry.
     """
-    device = next(denoiser.parameters()).device
+    device = next(iter(denoiser.state_dict().values())).device
     X_t = torch.as_tensor(X, device=device)
     M_t = torch.as_tensor(M, device=device)
     missing_cells = M[:, encoder.offsets[:-1]]

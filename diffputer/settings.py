@@ -61,17 +61,18 @@ class Settings:
 PRESETS: dict[str, Settings] = {
     "paper": Settings(),
     "fast": Settings(
-        width=256,
+        width=64,
         epochs=10_000,
-        max_steps=1500,
+        max_steps=3000,
         patience=500,
         batch_size=1024,
         lr=1e-3,
         warm_start=True,
-        max_iter=4,
-        n_steps=20,
-        resample=1,
-        n_samples=5,
+        max_iter=3,
+        n_steps=15,
+        resample=10,
+        n_samples=3,
+        sigma_max=10.0,
     ),
 }
 

@@ -1,0 +1,1 @@
+"""Benchmarks of diffputer against other imputers (see benchmarks/README.md)."""

@@ -1,0 +1,128 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import diffputer
+from diffputer import DiffPuter, MultipleImputation
+
+
+def test_fit_transform_fills_every_missing_cell_and_keeps_observed_ones(mixed_df, tiny):
+    out = DiffPuter(**tiny).fit_transform(mixed_df)
+    assert not out.isna().any().any()
+    assert out.dtypes.equals(mixed_df.dtypes)
+    assert out.index.equals(mixed_df.index)
+    observed = mixed_df.notna()
+    for name in mixed_df.columns:
+        pd.testing.assert_series_equal(out[name][observed[name]], mixed_df[name][observed[name]])
+
+
+def test_same_random_state_gives_identical_output(mixed_df, tiny):
+    a = DiffPuter(**tiny).fit_transform(mixed_df)
+    b = DiffPuter(**tiny).fit_transform(mixed_df)
+    pd.testing.assert_frame_equal(a, b)
+    tiny["random_state"] = 1
+    c = DiffPuter(**tiny).fit_transform(mixed_df)
+    assert not a["x"].equals(c["x"])
+
+
+def test_transform_imputes_new_rows_without_refitting(mixed_df, tiny):
+    model = DiffPuter(**tiny).fit(mixed_df.iloc[:40])
+    weights = {k: v.clone() for k, v in model.denoiser_.state_dict().items()}
+    new = mixed_df.iloc[40:]
+    out = model.transform(new)
+    assert out.index.equals(new.index)
+    assert not out.isna().any().any()
+    for k, v in model.denoiser_.state_dict().items():
+        assert v.equal(weights[k])
+    pd.testing.assert_frame_equal(out, model.transform(new))  # seeded: repeatable
+
+
+def test_transform_accepts_reordered_columns(mixed_df, tiny):
+    model = DiffPuter(**tiny).fit(mixed_df)
+    shuffled = mixed_df[list(reversed(mixed_df.columns))]
+    out = model.transform(shuffled)
+    assert list(out.columns) == list(mixed_df.columns)
+
+
+def test_numpy_in_numpy_out(tiny):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    out = DiffPuter(**tiny).fit_transform(X)
+    assert isinstance(out, np.ndarray) and out.shape == X.shape
+    assert not np.isnan(out).any()
+    np.testing.assert_array_equal(out[~np.isnan(X)], X[~np.isnan(X)])
+
+
+def test_get_params_set_params_and_clone_follow_sklearn(tiny):
+    model = DiffPuter(**tiny)
+    params = model.get_params()
+    assert params["width"] == 32 and params["preset"] == "fast" and params["device"] == "auto"
+    model.set_params(max_iter=5)
+    assert model.max_iter == 5
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_unset_settings_come_from_the_preset(tiny):
+    model = DiffPuter(preset="paper", max_iter=2)
+    settings = model._settings()
+    assert settings.width == 1024 and settings.resample == 20 and settings.max_iter == 2
+
+
+def test_transform_before_fit_raises_not_fitted(mixed_df):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        DiffPuter().transform(mixed_df)
+
+
+def test_impute_returns_m_distinct_single_draws(mixed_df, tiny):
+    imp = diffputer.impute(mixed_df, m=3, **tiny)
+    assert isinstance(imp, MultipleImputation) and imp.m == 3
+    first, second = imp.complete(1), imp.complete(2)
+    missing_x = mixed_df["x"].isna()
+    assert not np.allclose(first["x"][missing_x], second["x"][missing_x])
+    assert imp.where.equals(mixed_df.isna())
+    pd.testing.assert_frame_equal(imp.complete(0), mixed_df)
+
+
+def test_history_records_losses_times_changes_and_chains(mixed_df, tiny):
+    imp = diffputer.impute(mixed_df, m=2, **tiny)
+    history = imp.history
+    assert history.n_iter == tiny["max_iter"]
+    assert len(history.losses) == tiny["max_iter"] and all(len(l) > 0 for l in history.losses)
+    assert len(history.change) == tiny["max_iter"] and all(c > 0 for c in history.change)
+    assert imp.chain_mean.shape == (mixed_df.shape[1], tiny["max_iter"], 2)
+    assert imp.chain_var.shape == imp.chain_mean.shape
+    # Chain means are the means of the imputed cells of each draw (here the final one).
+    x_draw1 = imp.complete(1)["x"][mixed_df["x"].isna()]
+    assert imp.chain_mean[0, -1, 0] == pytest.approx(x_draw1.mean(), rel=1e-5)
+
+
+def test_model_impute_draws_from_a_fitted_model(mixed_df, tiny):
+    model = DiffPuter(**tiny).fit(mixed_df)
+    imp = model.impute(mixed_df.iloc[:20], m=2)
+    assert imp.m == 2 and imp.data.shape == (20, mixed_df.shape[1])
+    assert not imp.complete(2).isna().any().any()
+
+
+def test_callback_sees_every_epoch_and_iteration(mixed_df, tiny):
+    calls = []
+    DiffPuter(callback=lambda h: calls.append((len(h.losses), h.n_iter)), **tiny).fit(mixed_df)
+    iterations_done = [n for _, n in calls]
+    assert iterations_done[-1] == tiny["max_iter"]
+    assert sorted(iterations_done) == iterations_done
+    assert len(calls) > tiny["max_iter"] * 2
+
+
+def test_progress_false_prints_nothing(mixed_df, tiny, capsys):
+    DiffPuter(**tiny).fit(mixed_df)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_progress_bars_go_to_stderr(mixed_df, tiny, capsys):
+    tiny["progress"] = True
+    DiffPuter(**tiny).fit(mixed_df)
+    assert "EM" in capsys.readouterr().err

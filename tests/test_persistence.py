@@ -1,0 +1,91 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from diffputer import DiffPuter, ModelFileError
+
+
+@pytest.fixture
+def fitted(mixed_df, tiny):
+    return DiffPuter(**tiny).fit(mixed_df)
+
+
+def test_save_load_round_trip_gives_the_same_imputations(fitted, mixed_df, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    loaded = DiffPuter.load(path)
+    pd.testing.assert_frame_equal(loaded.transform(mixed_df), fitted.transform(mixed_df))
+    assert loaded.get_params() == {**fitted.get_params(), "callback": None}
+    assert loaded.settings_ == fitted.settings_
+    np.testing.assert_array_equal(loaded.history_.chain_mean, fitted.history_.chain_mean)
+    assert loaded.history_.losses == fitted.history_.losses
+    assert list(loaded.feature_names_in_) == list(mixed_df.columns)
+
+
+def test_save_leaves_no_temporary_files(fitted, tmp_path):
+    fitted.save(tmp_path / "model.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_loading_garbage_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"this is not a model")
+    with pytest.raises(ModelFileError, match="not a readable diffputer model file"):
+        DiffPuter.load(path)
+
+
+def test_truncated_file_is_a_clear_error(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError):
+        DiffPuter.load(path)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_loading_never_executes_pickled_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "diffputer-model", "payload": _Boom()}, f)
+    with pytest.raises(ModelFileError):
+        DiffPuter.load(path)
+    torch.save({"format": "diffputer-model", "version": 1, "metadata": _Boom()}, path)
+    with pytest.raises(ModelFileError):
+        DiffPuter.load(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_wrong_version_and_wrong_format_are_named(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"format": "diffputer-model", "version": 99, "metadata": "{}", "weights": {}}, path)
+    with pytest.raises(ModelFileError, match="format version 99"):
+        DiffPuter.load(path)
+    torch.save({"something": "else"}, path)
+    with pytest.raises(ModelFileError, match="not a diffputer model file"):
+        DiffPuter.load(path)
+
+
+def test_tampered_metadata_is_a_clear_error(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    payload = torch.load(path, weights_only=True)
+    payload["metadata"] = payload["metadata"].replace('"width": 32', '"width": 64')
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="inconsistent"):
+        DiffPuter.load(path)
+
+
+def test_saving_an_unfitted_model_is_refused(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        DiffPuter().save(tmp_path / "m.pt")
