@@ -6,14 +6,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; any other spec may download a multi-GB CUDA build.
 TORCH_SPEC := torch==2.13.0
-APT_PACKAGES := r-base-core r-cran-mice r-cran-testthat r-cran-nnet r-cran-lattice
+# R and mice are the reference for the pooling tests (mitml for mice's D1).
+APT_PACKAGES := r-base-core r-cran-mice r-cran-mitml r-cran-testthat r-cran-nnet r-cran-lattice
 
 .PHONY: demo test setup setup-dev apt clean
 
 demo: setup
 	$(PY) -m diffputer.demo
 
-test: setup-dev
+test: apt setup-dev
 	$(PY) -m pytest -q
 
 setup: $(VENV)/.core-installed
@@ -31,10 +32,10 @@ $(VENV)/.core-installed: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.core-installed pyproject.toml
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,r]"
 	touch $@
 
-# System packages for the R-facing tests (installed only when missing).
+# System packages for the R-facing tests, installed only when missing (before rpy2 builds).
 apt:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); }

@@ -15,6 +15,7 @@ from .em import DivergenceError
 from .estimator import DiffPuter, impute
 from .history import History
 from .persistence import ModelFileError
+from .pooling import PooledResult, pool, pool_scalar
 from .result import MultipleImputation
 from .settings import PRESETS, Settings
 
@@ -27,9 +28,12 @@ __all__ = [
     "ModelFileError",
     "MultipleImputation",
     "PRESETS",
+    "PooledResult",
     "Settings",
     "ampute",
     "impute",
     "load_airquality",
     "missing_mask",
+    "pool",
+    "pool_scalar",
 ]

@@ -10,8 +10,28 @@ import pandas as pd
 
 from .encoding import fill_cells
 from .history import History
+from .pooling import PooledResult, pool
 
 COMPLETE_ACTIONS = ("long", "broad", "repeated", "all")
+FORMULA_MODELS = ("ols", "wls", "glm", "logit", "probit", "poisson")
+# Discrete-choice fits print optimiser chatter unless told not to.
+_QUIET_FIT = {"logit": {"disp": 0}, "probit": {"disp": 0}, "poisson": {"disp": 0}}
+
+
+def _model_builder(model):
+    """A callable (formula, data, **kwargs) -> statsmodels model or fitted result."""
+    if isinstance(model, str):
+        if model not in FORMULA_MODELS:
+            raise ValueError(f"model must be one of {list(FORMULA_MODELS)}, a statsmodels model "
+                             f"class or a callable; got model={model!r}.")
+        import statsmodels.formula.api as smf
+
+        return getattr(smf, model)
+    if hasattr(model, "from_formula"):
+        return model.from_formula
+    if callable(model):
+        return model
+    raise TypeError(f"model must be a name, a statsmodels model class or a callable; got {model!r}.")
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -101,6 +121,25 @@ class MultipleImputation:
             order = [f"{c}.{i}" for c in self.data.columns for i in range(first, self.m + 1)]
             broad = broad[order]
         return broad
+
+    def fit(self, formula: str, model="ols", *, dfcom=None, fit_kwargs=None, **kwargs) -> PooledResult:
+        """Fit ``model`` on each completed table and pool with Rubin's rules (mice's with + pool).
+
+        ``model``: "ols", "wls", "glm", "logit", "probit", "poisson" (statsmodels' formula
+        API), a statsmodels model class, or a callable ``(formula, data, **kwargs)`` returning
+        a model or a fitted result. ``kwargs`` go to the model (e.g. ``family=`` for glm),
+        ``fit_kwargs`` to its ``fit``. ``dfcom`` as in ``pool``.
+        """
+        build = _model_builder(model)
+        options = {**_QUIET_FIT.get(model, {}), **(fit_kwargs or {})} if isinstance(model, str) \
+            else dict(fit_kwargs or {})
+        fits = []
+        for i in range(1, self.m + 1):
+            built = build(formula, data=self.complete(i), **kwargs)
+            fits.append(built.fit(**options) if hasattr(built, "fit") else built)
+        result = pool(fits, dfcom=dfcom)
+        result.analyses = fits
+        return result
 
     def mean(self) -> pd.DataFrame:
         """Point estimate: per imputed cell the mean of the draws (mode for categoricals)."""
