@@ -31,6 +31,10 @@ def main(out_dir: str = "out") -> None:
         draws = pd.DataFrame({f"draw {i}": imp.complete(i)["Ozone"].iloc[rows] for i in range(1, 6)})
         print("\nOzone on the first five days where it was not measured, in each draw:")
         print(draws.to_string())
+    formula = "Ozone ~ Q('Solar.R') + Wind + Temp"  # Q() quotes a name with a dot
+    print(f"\nLinear regression {formula}, fitted on each completed table and pooled:")
+    pooled = imp.fit(formula)
+    print(pooled.summary())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "airquality_imputed_long.csv"

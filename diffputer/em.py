@@ -8,8 +8,9 @@ E-step are single conditional draws from the final model: they are the multiple 
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -103,6 +104,36 @@ def draw(
         for i in range(0, X.shape[0], step)
     ]
     return torch.cat(parts) if parts else X.clone()
+
+
+def proper_draws(
+    denoiser: Preconditioned,
+    X: np.ndarray,
+    M: np.ndarray,
+    encoder: TableEncoder,
+    settings: Settings,
+    generator: torch.Generator,
+    m: int,
+) -> list[np.ndarray]:
+    """m draws that carry parameter uncertainty: draw l comes from the denoiser fine-tuned for
+    ``proper_steps`` on a bootstrap resample of the rows of X (the completed table), so the m
+    draws differ in the model as well as in the sampler's noise (a bootstrap approximation to
+    drawing the parameters from their posterior, as in "proper" multiple imputation).
+    """
+    device = next(iter(denoiser.state_dict().values())).device
+    rows = np.flatnonzero(M.any(axis=1))
+    X_all = torch.as_tensor(X, device=device)
+    X_rows, M_rows = X_all[rows], torch.as_tensor(M[rows], device=device)
+    tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps)
+    draws = []
+    for _ in range(m):
+        boot = torch.randint(0, X.shape[0], (X.shape[0],), generator=generator, device=device)
+        tuned = copy.deepcopy(denoiser)
+        train_denoiser(tuned, X_all[boot], tuning, generator)
+        full = X.copy()
+        full[rows] = encoder.clip(draw(tuned, X_rows, M_rows, settings, generator).cpu().numpy())
+        draws.append(full)
+    return draws
 
 
 @dataclass

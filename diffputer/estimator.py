@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
-from .em import e_step, make_generator, run_em
+from .em import e_step, make_generator, proper_draws, run_em
 from .encoding import TableEncoder
 from .history import History
 from .result import MultipleImputation
@@ -63,6 +63,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     n_steps, resample, n_samples, sigma_min, sigma_max, rho, churn, sample_batch_size :
         E-step sampler: Heun steps, RePaint repeats per step, draws averaged per E-step,
         EDM noise schedule and stochasticity, rows per sampling batch.
+    proper, proper_steps :
+        Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
+        of m > 1 draws comes from the model fine-tuned for ``proper_steps`` on a bootstrap
+        resample of the rows; without it, the m draws share the final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output.
@@ -92,6 +96,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         rho=None,
         churn=None,
         sample_batch_size=None,
+        proper=None,
+        proper_steps=None,
         device="auto",
         random_state=None,
         progress=True,
@@ -114,6 +120,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.rho = rho
         self.churn = churn
         self.sample_batch_size = sample_batch_size
+        self.proper = proper
+        self.proper_steps = proper_steps
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -192,9 +200,17 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         return self._output(self.encoder_.decode(X_enc, df), was_array)
 
     def impute(self, X, m: int = 5) -> MultipleImputation:
-        """m independent conditional draws of X's missing cells from the fitted model."""
+        """m conditional draws of X's missing cells from the fitted model (no refit of EM).
+
+        With ``proper`` (default) and m > 1, X is first completed with posterior means and
+        each draw comes from the model fine-tuned on a bootstrap resample of those rows.
+        """
         m = check_int(m, name="m", minimum=1)
         df, _, X_enc, M = self._prepare(X)
+        if self._is_proper(m):
+            rows, step = self._draws(X_enc, M, self.settings_.n_samples, 0, _SEED_TRANSFORM)
+            X_enc[rows] = step.mean
+            return self._result(df, self._proper_draws(X_enc, M, m), self.history_)
         rows, step = self._draws(X_enc, M, m, m, _SEED_IMPUTE)
         draws = []
         for draw in step.draws:
@@ -202,6 +218,14 @@ class DiffPuter(TransformerMixin, BaseEstimator):
             full[rows] = draw
             draws.append(full)
         return self._result(df, draws, self.history_)
+
+    def _is_proper(self, m: int) -> bool:
+        return self.settings_.proper and m > 1
+
+    def _proper_draws(self, completed, M, m):
+        generator = make_generator(_seed(self.random_state, _SEED_IMPUTE), self.device_)
+        return proper_draws(self.denoiser_, completed, M, self.encoder_, self.settings_,
+                            generator, m)
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""
@@ -232,10 +256,17 @@ class DiffPuter(TransformerMixin, BaseEstimator):
 def impute(data, m: int = 5, **options) -> MultipleImputation:
     """Fit DiffPuter on ``data`` and return m imputations: the one-call path.
 
-    ``options`` are ``DiffPuter``'s parameters. The m imputations are single draws of the
-    final E-step (its average is what ``fit_transform`` returns).
+    ``options`` are ``DiffPuter``'s parameters. Each of the m imputations is one conditional
+    draw: from the final model fine-tuned on a bootstrap resample (``proper=True``, default),
+    or from the final E-step itself (``proper=False``).
     """
     m = check_int(m, name="m", minimum=1)
     model = DiffPuter(**options)
-    df, _, result = model._fit(data, keep=m)
-    return model._result(df, result.draws, result.history)
+    proper = model._settings().proper and m > 1
+    df, _, result = model._fit(data, keep=0 if proper else m)
+    if proper:
+        _, M = model.encoder_.encode(df)
+        draws = model._proper_draws(result.completed, M, m)
+    else:
+        draws = result.draws
+    return model._result(df, draws, result.history)

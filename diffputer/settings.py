@@ -36,10 +36,14 @@ class Settings:
     rho: float = 7.0
     churn: float = 1.0
     sample_batch_size: int = 8192
+    # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model
+    # fine-tuned for ``proper_steps`` on a bootstrap resample of the rows.
+    proper: bool = True
+    proper_steps: int = 2000
 
     def validated(self) -> "Settings":
         for name in ("width", "epochs", "patience", "batch_size", "max_iter", "n_steps",
-                     "resample", "n_samples", "sample_batch_size"):
+                     "resample", "n_samples", "sample_batch_size", "proper_steps"):
             check_int(getattr(self, name), name=name, minimum=1)
         if self.max_steps is not None:
             check_int(self.max_steps, name="max_steps", minimum=1)
@@ -52,6 +56,7 @@ class Settings:
                 f"sigma_min must be below sigma_max; got {self.sigma_min} and {self.sigma_max}."
             )
         check_choice(self.warm_start, name="warm_start", choices={True, False})
+        check_choice(self.proper, name="proper", choices={True, False})
         return self
 
     def to_dict(self) -> dict:
@@ -73,6 +78,7 @@ PRESETS: dict[str, Settings] = {
         resample=10,
         n_samples=3,
         sigma_max=10.0,
+        proper_steps=500,
     ),
 }
 

@@ -88,14 +88,15 @@ def test_impute_returns_m_distinct_single_draws(mixed_df, tiny):
 
 
 def test_history_records_losses_times_changes_and_chains(mixed_df, tiny):
-    imp = diffputer.impute(mixed_df, m=2, **tiny)
+    imp = diffputer.impute(mixed_df, m=2, proper=False, **tiny)
     history = imp.history
     assert history.n_iter == tiny["max_iter"]
     assert len(history.losses) == tiny["max_iter"] and all(len(l) > 0 for l in history.losses)
     assert len(history.change) == tiny["max_iter"] and all(c > 0 for c in history.change)
     assert imp.chain_mean.shape == (mixed_df.shape[1], tiny["max_iter"], 2)
     assert imp.chain_var.shape == imp.chain_mean.shape
-    # Chain means are the means of the imputed cells of each draw (here the final one).
+    # Chain means are the means of the imputed cells of each draw; without proper draws the
+    # imputations are the last E-step's draws.
     x_draw1 = imp.complete(1)["x"][mixed_df["x"].isna()]
     assert imp.chain_mean[0, -1, 0] == pytest.approx(x_draw1.mean(), rel=1e-5)
 
@@ -126,3 +127,22 @@ def test_progress_bars_go_to_stderr(mixed_df, tiny, capsys):
     tiny["progress"] = True
     DiffPuter(**tiny).fit(mixed_df)
     assert "EM" in capsys.readouterr().err
+
+
+def test_proper_draws_leave_the_fitted_model_unchanged_and_are_seeded(mixed_df, tiny):
+    model = DiffPuter(**tiny).fit(mixed_df)
+    weights = {k: v.clone() for k, v in model.denoiser_.state_dict().items()}
+    first = model.impute(mixed_df, m=2)
+    for k, v in model.denoiser_.state_dict().items():
+        assert v.equal(weights[k])
+    again = model.impute(mixed_df, m=2)
+    pd.testing.assert_frame_equal(first.complete("long"), again.complete("long"))
+
+
+def test_proper_and_fixed_draws_differ(mixed_df, tiny):
+    proper = diffputer.impute(mixed_df, m=2, **tiny)
+    fixed = diffputer.impute(mixed_df, m=2, proper=False, **tiny)
+    missing = mixed_df["x"].isna()
+    assert not np.allclose(proper.complete(1)["x"][missing], fixed.complete(1)["x"][missing])
+    observed = ~missing
+    pd.testing.assert_series_equal(proper.complete(2)["x"][observed], mixed_df["x"][observed])
