@@ -65,9 +65,10 @@ def run(datasets, mechanism, p, seeds, methods) -> pd.DataFrame:
 
 def to_markdown(results: pd.DataFrame, command: str, mechanism: str, p: float) -> str:
     table = results.groupby(["dataset", "method"])[["mae", "rmse", "accuracy", "seconds"]].mean()
-    mean_mae = table["mae"].xs("mean", level="method")
-    table["MAE / mean-imputation MAE"] = table["mae"] / mean_mae.reindex(
-        table.index.get_level_values("dataset")).to_numpy()
+    if "mean" in results["method"].values:
+        mean_mae = table["mae"].xs("mean", level="method")
+        table["MAE / mean-imputation MAE"] = table["mae"] / mean_mae.reindex(
+            table.index.get_level_values("dataset")).to_numpy()
     lines = [f"# Accuracy: {mechanism}, p = {p}", "",
              f"Seeds: {sorted(results['seed'].unique().tolist())}. Regenerate with:", "",
              f"    {command}", "", table.round(4).to_markdown(), ""]

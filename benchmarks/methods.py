@@ -17,8 +17,8 @@ def mean_mode(df: pd.DataFrame, seed: int) -> pd.DataFrame:
     return out
 
 
-def diffputer_default(df: pd.DataFrame, seed: int) -> pd.DataFrame:
-    return diffputer.DiffPuter(random_state=seed, progress=False).fit_transform(df)
+def diffputer_default(df: pd.DataFrame, seed: int, **options) -> pd.DataFrame:
+    return diffputer.DiffPuter(random_state=seed, progress=False, **options).fit_transform(df)
 
 
 METHODS = {"mean": mean_mode, "diffputer": diffputer_default}

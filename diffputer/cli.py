@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_setting(text: str) -> tuple[str, object]:
-    """``"width=128"`` -> ("width", 128); numbers and true/false are converted."""
+    """``"width=128"`` -> ("width", 128); numbers and true/false are converted, the rest
+    stays text (and is checked with the other settings)."""
     name, sep, raw = text.partition("=")
     if not sep or name not in SETTING_NAMES:
         raise ValueError(f"--set expects NAME=VALUE with NAME one of {list(SETTING_NAMES)}; "
@@ -75,7 +76,7 @@ def parse_setting(text: str) -> tuple[str, object]:
             return name, convert(raw)
         except ValueError:
             pass
-    raise ValueError(f"--set {name} needs a number or true/false; got {raw!r}")
+    return name, raw
 
 
 def run_impute(args) -> None:

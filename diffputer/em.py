@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from .diffusion import Preconditioned, edm_loss, karras_sigmas
-from .encoding import SIGMA_DATA, TableEncoder
+from .encoding import NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics
+from .initial import linear_fill
 from .network import Denoiser
 from .sampling import conditional_sample
 from .settings import Settings
@@ -35,6 +36,10 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    return next(iter(module.state_dict().values())).device
 
 
 def new_denoiser(n_features: int, width: int, seed: int, device) -> Preconditioned:
@@ -120,7 +125,7 @@ def proper_draws(
     draws differ in the model as well as in the sampler's noise (a bootstrap approximation to
     drawing the parameters from their posterior, as in "proper" multiple imputation).
     """
-    device = next(iter(denoiser.state_dict().values())).device
+    device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
     X_all = torch.as_tensor(X, device=device)
     X_rows, M_rows = X_all[rows], torch.as_tensor(M[rows], device=device)
@@ -159,7 +164,7 @@ def e_step(
 
     X and M hold only rows with at least one missing entry.
     """
-    device = next(iter(denoiser.state_dict().values())).device
+    device = module_device(denoiser)
     X_t = torch.as_tensor(X, device=device)
     M_t = torch.as_tensor(M, device=device)
     missing_cells = M[:, encoder.offsets[:-1]]
@@ -185,9 +190,17 @@ def z_scale(encoder: TableEncoder) -> np.ndarray:
     """Per encoded entry: the factor that puts it on the z-scored scale (1 for one-hots)."""
     scale = np.ones(encoder.n_features)
     for codec, cols in encoder.blocks():
-        if codec.kind == "numeric":
+        if codec.kind == NUMERIC:
             scale[cols] = 1 / SIGMA_DATA
     return scale
+
+
+def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str) -> np.ndarray:
+    """X with its missing entries at their EM start values (a copy)."""
+    if init == "mean" or not M.any():
+        return X.copy()
+    blocks = [np.arange(cols.start, cols.stop) for _, cols in encoder.blocks()]
+    return encoder.clip(linear_fill(X, M, blocks).astype(np.float32))
 
 
 @dataclass
@@ -218,7 +231,7 @@ def run_em(
     generator = make_generator(seed, device)
     history = History(variables=encoder.columns)
     rows = np.flatnonzero(M.any(axis=1))
-    X = X.copy()
+    X = start_values(X, M, encoder, settings.init)
     n_samples = max(settings.n_samples, keep)
     scale = z_scale(encoder)
     denoiser = None

@@ -60,6 +60,9 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         ``lr``; ``warm_start`` keeps the network from one EM iteration to the next.
     max_iter : int
         EM iterations.
+    init : {"mean", "linear"}
+        Start values of the missing entries: the observed mean (the paper's), or a few
+        sweeps of ridge regressions on the other columns.
     n_steps, resample, n_samples, sigma_min, sigma_max, rho, churn, sample_batch_size :
         E-step sampler: Heun steps, RePaint repeats per step, draws averaged per E-step,
         EDM noise schedule and stochasticity, rows per sampling batch.
@@ -88,6 +91,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         lr=None,
         warm_start=None,
         max_iter=None,
+        init=None,
         n_steps=None,
         resample=None,
         n_samples=None,
@@ -112,6 +116,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.warm_start = warm_start
         self.max_iter = max_iter
+        self.init = init
         self.n_steps = n_steps
         self.resample = resample
         self.n_samples = n_samples

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from ._validation import check_choice, check_int, check_positive_float
+from .initial import INITS
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,9 @@ class Settings:
     batch_size: int = 4096
     lr: float = 1e-4
     warm_start: bool = False
-    # EM loop.
+    # EM loop: iterations, and the start values of the missing entries.
     max_iter: int = 10
+    init: str = "mean"
     # E-step: the conditional sampler.
     n_steps: int = 50
     resample: int = 20
@@ -57,6 +59,7 @@ class Settings:
             )
         check_choice(self.warm_start, name="warm_start", choices={True, False})
         check_choice(self.proper, name="proper", choices={True, False})
+        check_choice(self.init, name="init", choices=INITS)
         return self
 
     def to_dict(self) -> dict:
@@ -74,6 +77,7 @@ PRESETS: dict[str, Settings] = {
         lr=1e-3,
         warm_start=True,
         max_iter=3,
+        init="linear",
         n_steps=15,
         resample=10,
         n_samples=3,
