@@ -17,8 +17,8 @@ from .initial import INITS
 class Settings:
     """Every knob of the EM loop, the M-step training and the E-step sampler."""
 
-    # Denoiser.
-    width: int = 1024
+    # Denoiser: hidden width; None sizes it to the table (``auto_width``).
+    width: int | None = 1024
     # M-step: training of the denoiser on the current completed table.
     epochs: int = 10_000
     max_steps: int | None = None
@@ -44,7 +44,9 @@ class Settings:
     proper_steps: int = 2000
 
     def validated(self) -> "Settings":
-        for name in ("width", "epochs", "patience", "batch_size", "max_iter", "n_steps",
+        if self.width is not None:
+            check_int(self.width, name="width", minimum=1)
+        for name in ("epochs", "patience", "batch_size", "max_iter", "n_steps",
                      "resample", "n_samples", "sample_batch_size", "proper_steps"):
             check_int(getattr(self, name), name=name, minimum=1)
         if self.max_steps is not None:
@@ -65,11 +67,24 @@ class Settings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def for_table(self, n_features: int) -> "Settings":
+        """These settings with an automatic width resolved for ``n_features`` encoded columns."""
+        return self if self.width is not None else replace(self, width=auto_width(n_features))
+
+
+def auto_width(n_features: int) -> int:
+    """4 hidden units per encoded column, between 64 and 256, a multiple of 32.
+
+    Measured on a 2-core CPU: 64 suffices for california (14 encoded columns); letter
+    (32 columns) needs 128 (MAE 0.54 at 64, 0.46 at 128).
+    """
+    return int(min(256, max(64, 32 * round(4 * n_features / 32))))
+
 
 PRESETS: dict[str, Settings] = {
     "paper": Settings(),
     "fast": Settings(
-        width=64,
+        width=None,
         epochs=10_000,
         max_steps=3000,
         patience=500,

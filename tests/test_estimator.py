@@ -146,3 +146,12 @@ def test_proper_and_fixed_draws_differ(mixed_df, tiny):
     assert not np.allclose(proper.complete(1)["x"][missing], fixed.complete(1)["x"][missing])
     observed = ~missing
     pd.testing.assert_series_equal(proper.complete(2)["x"][observed], mixed_df["x"][observed])
+
+
+def test_fast_preset_sizes_the_network_to_the_table(mixed_df, tiny):
+    from diffputer.settings import auto_width
+
+    tiny.pop("width")
+    model = DiffPuter(**tiny).fit(mixed_df)
+    assert model.settings_.width == auto_width(model.encoder_.n_features)
+    assert model.denoiser_.net.width == model.settings_.width
