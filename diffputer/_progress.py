@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from tqdm.auto import tqdm
 
 
@@ -12,6 +14,15 @@ class ProgressBars:
         self.em = tqdm(total=n_iter, desc="EM", unit="iter")
         self.epochs = epochs
         self.train = None
+
+    @classmethod
+    def for_fit(cls, settings, n_rows: int, has_missing: bool) -> "ProgressBars":
+        """Bars sized for a fit: EM iterations, and epochs as capped by ``max_steps``."""
+        batches = math.ceil(n_rows / min(settings.batch_size, n_rows))
+        epochs = settings.epochs
+        if settings.max_steps is not None:
+            epochs = min(epochs, math.ceil(settings.max_steps / batches))
+        return cls(settings.max_iter if has_missing else 1, epochs)
 
     def iteration(self, k: int) -> None:
         if self.train is not None:

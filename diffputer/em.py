@@ -38,6 +38,13 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     return generator
 
 
+def with_rows(X: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of X whose ``rows`` are replaced by ``values``."""
+    out = X.copy()
+    out[rows] = values
+    return out
+
+
 def module_device(module: torch.nn.Module) -> torch.device:
     return next(iter(module.state_dict().values())).device
 
@@ -135,9 +142,8 @@ def proper_draws(
         boot = torch.randint(0, X.shape[0], (X.shape[0],), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
-        full = X.copy()
-        full[rows] = encoder.clip(draw(tuned, X_rows, M_rows, settings, generator).cpu().numpy())
-        draws.append(full)
+        sample = draw(tuned, X_rows, M_rows, settings, generator).cpu().numpy()
+        draws.append(with_rows(X, rows, encoder.clip(sample)))
     return draws
 
 
@@ -268,10 +274,7 @@ def run_em(
         if callback is not None:
             callback(history)
         if last:
-            for d in step.draws:
-                full = X.copy()
-                full[rows] = d
-                draws.append(full)
+            draws = [with_rows(X, rows, d) for d in step.draws]
     if progress is not None:
         progress.close()
     return EMResult(denoiser=denoiser, completed=X, draws=draws, history=history)

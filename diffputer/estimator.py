@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -13,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
-from .em import e_step, make_generator, proper_draws, run_em
+from .em import e_step, make_generator, proper_draws, run_em, with_rows
 from .encoding import TableEncoder
 from .history import History
 from .result import MultipleImputation
@@ -151,13 +150,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         X_enc, M = encoder.encode(df)
         if not M.any():
             warnings.warn("X has no missing values; nothing to impute.", UserWarning, stacklevel=3)
-        progress = None
-        if self.progress:
-            batches = math.ceil(len(df) / min(settings.batch_size, len(df)))
-            epochs = settings.epochs
-            if settings.max_steps is not None:
-                epochs = min(epochs, math.ceil(settings.max_steps / batches))
-            progress = ProgressBars(settings.max_iter if M.any() else 1, epochs)
+        progress = ProgressBars.for_fit(settings, len(df), M.any()) if self.progress else None
         result = run_em(X_enc, M, encoder, settings, seed=seed, device=device, keep=keep,
                         callback=self.callback, progress=progress)
         self.settings_ = settings
@@ -219,12 +212,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
             X_enc[rows] = step.mean
             return self._result(df, self._proper_draws(X_enc, M, m), self.history_)
         rows, step = self._draws(X_enc, M, m, m, _SEED_IMPUTE)
-        draws = []
-        for draw in step.draws:
-            full = X_enc.copy()
-            full[rows] = draw
-            draws.append(full)
-        return self._result(df, draws, self.history_)
+        return self._result(df, [with_rows(X_enc, rows, d) for d in step.draws], self.history_)
 
     def _is_proper(self, m: int) -> bool:
         return self.settings_.proper and m > 1
