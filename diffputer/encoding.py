@@ -10,6 +10,7 @@ column, so observed cells, dtypes, index and category levels come back unchanged
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -58,6 +59,8 @@ def _object_kind(column: pd.Series) -> str:
         return CATEGORICAL
     if all(isinstance(v, (bool, np.bool_)) for v in observed):
         return CATEGORICAL
+    if all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in observed):
+        return NUMERIC
     types = sorted({type(v).__name__ for v in observed})
     raise TypeError(
         f"Column {column.name!r} holds values of mixed types {types}; expected one type per "

@@ -129,3 +129,10 @@ def test_all_missing_row_is_imputed(df, tiny):
     out = DiffPuter(**tiny).fit_transform(df)
     assert out.notna().all().all()
     assert df["a"].min() <= out.loc[2, "a"] <= df["a"].max()
+
+
+def test_object_column_of_numbers_is_imputed_as_numeric(df, tiny):
+    df["obj"] = pd.Series([1, 2, None, 4, 5], dtype=object)
+    out = DiffPuter(**tiny).fit_transform(df)
+    assert out["obj"].dtype == object
+    assert 1 <= float(out.loc[2, "obj"]) <= 5
