@@ -106,7 +106,7 @@ def diffputer_both(amputed: pd.DataFrame, seed: int) -> list[dict]:
                   fit_seconds)
     started = time.perf_counter()
     _, M = model.encoder_.encode(df)
-    draws = model._proper_draws(result.completed, M, 5)
+    draws = model._proper_draws(result.draws, M)
     proper = MultipleImputation(*_parts(model, df, draws), result.history)
     pooled = proper.fit(FORMULA)
     ci = pooled.conf_int()

@@ -120,30 +120,31 @@ def draw(
 
 def proper_draws(
     denoiser: Preconditioned,
-    X: np.ndarray,
+    tables: list[np.ndarray],
     M: np.ndarray,
     encoder: TableEncoder,
     settings: Settings,
     generator: torch.Generator,
-    m: int,
 ) -> list[np.ndarray]:
-    """m draws that carry parameter uncertainty: draw l comes from the denoiser fine-tuned for
-    ``proper_steps`` on a bootstrap resample of the rows of X (the completed table), so the m
-    draws differ in the model as well as in the sampler's noise (a bootstrap approximation to
-    drawing the parameters from their posterior, as in "proper" multiple imputation).
+    """One draw per table in ``tables``, each carrying parameter uncertainty.
+
+    Each table is the data completed by one conditional draw. Draw l comes from the denoiser
+    fine-tuned for ``proper_steps`` on a bootstrap resample of the rows of ``tables[l]``: the
+    parameters are refitted to resampled data that carries the imputations' own noise (a
+    data-augmentation step, as in a Gibbs sampler), then the missing cells are drawn anew.
     """
     device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
-    X_all = torch.as_tensor(X, device=device)
-    X_rows, M_rows = X_all[rows], torch.as_tensor(M[rows], device=device)
+    M_rows = torch.as_tensor(M[rows], device=device)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps)
     draws = []
-    for _ in range(m):
-        boot = torch.randint(0, X.shape[0], (X.shape[0],), generator=generator, device=device)
+    for table in tables:
+        X_all = torch.as_tensor(table, device=device)
+        boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
-        sample = draw(tuned, X_rows, M_rows, settings, generator).cpu().numpy()
-        draws.append(with_rows(X, rows, encoder.clip(sample)))
+        sample = draw(tuned, X_all[rows], M_rows, settings, generator).cpu().numpy()
+        draws.append(with_rows(table, rows, encoder.clip(sample)))
     return draws
 
 

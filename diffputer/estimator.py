@@ -19,7 +19,7 @@ from .result import MultipleImputation
 from .settings import SETTING_NAMES, resolve
 
 # Offsets that separate the random streams of fitting, transform and impute.
-_SEED_FIT, _SEED_TRANSFORM, _SEED_IMPUTE = 0, 1, 2
+_SEED_FIT, _SEED_TRANSFORM, _SEED_IMPUTE, _SEED_PROPER = 0, 1, 2, 3
 
 
 def resolve_device(device) -> torch.device:
@@ -69,7 +69,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     proper, proper_steps :
         Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
         of m > 1 draws comes from the model fine-tuned for ``proper_steps`` on a bootstrap
-        resample of the rows; without it, the m draws share the final model.
+        resample of the table completed by a first draw; without it, the m draws share the
+        final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output.
@@ -202,25 +203,23 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def impute(self, X, m: int = 5) -> MultipleImputation:
         """m conditional draws of X's missing cells from the fitted model (no refit of EM).
 
-        With ``proper`` (default) and m > 1, X is first completed with posterior means and
-        each draw comes from the model fine-tuned on a bootstrap resample of those rows.
+        With ``proper`` (default) and m > 1, each of m first draws completes X; the model is
+        fine-tuned on a bootstrap resample of each completed table and draws again.
         """
         m = check_int(m, name="m", minimum=1)
         df, _, X_enc, M = self._prepare(X)
-        if self._is_proper(m):
-            rows, step = self._draws(X_enc, M, self.settings_.n_samples, 0, _SEED_TRANSFORM)
-            X_enc[rows] = step.mean
-            return self._result(df, self._proper_draws(X_enc, M, m), self.history_)
         rows, step = self._draws(X_enc, M, m, m, _SEED_IMPUTE)
-        return self._result(df, [with_rows(X_enc, rows, d) for d in step.draws], self.history_)
+        draws = [with_rows(X_enc, rows, d) for d in step.draws]
+        if self._is_proper(m):
+            draws = self._proper_draws(draws, M)
+        return self._result(df, draws, self.history_)
 
     def _is_proper(self, m: int) -> bool:
         return self.settings_.proper and m > 1
 
-    def _proper_draws(self, completed, M, m):
-        generator = make_generator(_seed(self.random_state, _SEED_IMPUTE), self.device_)
-        return proper_draws(self.denoiser_, completed, M, self.encoder_, self.settings_,
-                            generator, m)
+    def _proper_draws(self, tables, M):
+        generator = make_generator(_seed(self.random_state, _SEED_PROPER), self.device_)
+        return proper_draws(self.denoiser_, tables, M, self.encoder_, self.settings_, generator)
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""
@@ -252,16 +251,15 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
     """Fit DiffPuter on ``data`` and return m imputations: the one-call path.
 
     ``options`` are ``DiffPuter``'s parameters. Each of the m imputations is one conditional
-    draw: from the final model fine-tuned on a bootstrap resample (``proper=True``, default),
-    or from the final E-step itself (``proper=False``).
+    draw: from the final model fine-tuned on a bootstrap resample of a table completed by the
+    final E-step's draw (``proper=True``, default), or that E-step draw itself
+    (``proper=False``).
     """
     m = check_int(m, name="m", minimum=1)
     model = DiffPuter(**options)
-    proper = model._settings().proper and m > 1
-    df, _, result = model._fit(data, keep=0 if proper else m)
-    if proper:
+    df, _, result = model._fit(data, keep=m)
+    draws = result.draws
+    if model._is_proper(m):
         _, M = model.encoder_.encode(df)
-        draws = model._proper_draws(result.completed, M, m)
-    else:
-        draws = result.draws
+        draws = model._proper_draws(draws, M)
     return model._result(df, draws, result.history)

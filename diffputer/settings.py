@@ -39,7 +39,7 @@ class Settings:
     churn: float = 1.0
     sample_batch_size: int = 8192
     # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model
-    # fine-tuned for ``proper_steps`` on a bootstrap resample of the rows.
+    # fine-tuned for ``proper_steps`` on a bootstrap resample of a table completed by a draw.
     proper: bool = True
     proper_steps: int = 2000
 
