@@ -144,7 +144,7 @@ def proper_draws(
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
         sample = draw(tuned, X_all[rows], M_rows, settings, generator).cpu().numpy()
-        draws.append(with_rows(table, rows, encoder.clip(sample)))
+        draws.append(with_rows(table, rows, encoder.project(sample)))
     return draws
 
 
@@ -180,8 +180,8 @@ def e_step(
     for s in range(n_samples):
         sample = encoder.clip(draw(denoiser, X_t, M_t, settings, generator).cpu().numpy())
         total += sample
-        if s < keep:
-            kept.append(sample)
+        if s < keep:  # a single draw must be a valid table: one-hot blocks snapped
+            kept.append(encoder.project(sample.copy()))
         mean, var = chain_statistics(encoder.values(sample)[None], missing_cells)
         means.append(mean)
         variances.append(var)

@@ -265,6 +265,17 @@ class TableEncoder:
                 np.clip(X[:, cols], lo, hi, out=X[:, cols])
         return X
 
+    def project(self, X: np.ndarray) -> np.ndarray:
+        """X made a valid encoded table (in place, returned): numeric entries clipped to the
+        observed range, every one-hot block snapped to the one-hot of its decoded level."""
+        self.clip(X)
+        for codec, cols in self.blocks():
+            if codec.kind == CATEGORICAL:
+                shares = np.asarray(codec.shares, dtype=X.dtype)
+                onehot = np.eye(codec.width, dtype=X.dtype)[_level_codes(codec, X[:, cols])]
+                X[:, cols] = onehot - shares
+        return X
+
     def values(self, X: np.ndarray) -> np.ndarray:
         """[n, p] floats: numeric columns in their own units, categorical ones as 1-based codes."""
         out = np.empty((X.shape[0], len(self.codecs)))

@@ -158,3 +158,13 @@ def test_property_round_trip_keeps_observed_cells_dtypes_index_and_levels(df, se
         elif df[name].dtype == object:
             assert set(out[name]) <= set(df[name].dropna())
     _assert_observed_unchanged(df, out)
+
+
+def test_project_snaps_one_hot_blocks_and_clips_numbers():
+    df = pd.DataFrame({"x": [0.0, 1.0, np.nan], "c": pd.Categorical(["a", "b", None])})
+    encoder = TableEncoder.fit(df)
+    X, _ = encoder.encode(df)
+    X[2] = [9.0, 0.2, 0.1]
+    projected = encoder.project(X.copy())
+    np.testing.assert_allclose(projected[2], [SIGMA_DATA, 0.5, -0.5], rtol=1e-6)
+    np.testing.assert_allclose(projected[:2], X[:2], rtol=1e-6)
