@@ -131,8 +131,8 @@ class MultipleImputation:
         ``fit_kwargs`` to its ``fit``. ``dfcom`` as in ``pool``.
         """
         build = _model_builder(model)
-        options = {**_QUIET_FIT.get(model, {}), **(fit_kwargs or {})} if isinstance(model, str) \
-            else dict(fit_kwargs or {})
+        quiet = _QUIET_FIT.get(model, {}) if isinstance(model, str) else {}
+        options = {**quiet, **(fit_kwargs or {})}
         fits = []
         for i in range(1, self.m + 1):
             built = build(formula, data=self.complete(i), **kwargs)
