@@ -51,7 +51,3 @@ class Denoiser(nn.Module):
         h = self.proj(x) + self.time_embed(self.embed_noise(c_noise))
         return self.body(h)
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
