@@ -92,31 +92,23 @@ def mice_pmm(amputed: pd.DataFrame, seed: int) -> list[dict]:
 def diffputer_both(amputed: pd.DataFrame, seed: int) -> list[dict]:
     """One EM fit; m = 5 proper draws and m = 5 draws of the final E-step from it."""
     from diffputer import DiffPuter
-    from diffputer.result import MultipleImputation
 
     started = time.perf_counter()
     model = DiffPuter(random_state=seed, progress=False)
     df, _, result = model._fit(amputed, keep=5)
     fit_seconds = time.perf_counter() - started
     rows = []
-    fixed = MultipleImputation(*_parts(model, df, result.draws), result.history)
-    pooled = fixed.fit(FORMULA)
+    pooled = model._result(df, result.draws, result.history).fit(FORMULA)
     ci = pooled.conf_int()
     rows += _rows("diffputer (fixed model)", seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1],
                   fit_seconds)
     started = time.perf_counter()
-    _, M = model.encoder_.encode(df)
-    draws = model._proper_draws(result.draws, M)
-    proper = MultipleImputation(*_parts(model, df, draws), result.history)
-    pooled = proper.fit(FORMULA)
+    draws = model._proper_draws(result.draws, result.missing)
+    pooled = model._result(df, draws, result.history).fit(FORMULA)
     ci = pooled.conf_int()
     rows += _rows("diffputer (proper)", seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1],
                   fit_seconds + time.perf_counter() - started)
     return rows
-
-
-def _parts(model, df, draws):
-    return df, [model.encoder_.imputed_cells(d, df) for d in draws]
 
 
 def replicate(seed: int) -> list[dict]:

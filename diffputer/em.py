@@ -214,6 +214,7 @@ def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str)
 class EMResult:
     denoiser: Preconditioned
     completed: np.ndarray  # the last E-step's mean, all rows [n, D]
+    missing: np.ndarray  # the mask M [n, D]
     draws: list[np.ndarray]  # ``keep`` single draws, all rows
     history: History
 
@@ -278,4 +279,4 @@ def run_em(
             draws = [with_rows(X, rows, d) for d in step.draws]
     if progress is not None:
         progress.close()
-    return EMResult(denoiser=denoiser, completed=X, draws=draws, history=history)
+    return EMResult(denoiser=denoiser, completed=X, missing=M, draws=draws, history=history)

@@ -260,6 +260,5 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
     df, _, result = model._fit(data, keep=m)
     draws = result.draws
     if model._is_proper(m):
-        _, M = model.encoder_.encode(df)
-        draws = model._proper_draws(draws, M)
+        draws = model._proper_draws(draws, result.missing)
     return model._result(df, draws, result.history)
