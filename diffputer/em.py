@@ -111,7 +111,9 @@ def draw(
     parts = [
         conditional_sample(
             denoiser, X[i : i + step], M[i : i + step], sigmas,
-            resample=settings.resample, churn=settings.churn, generator=generator,
+            resample=settings.resample, churn=settings.churn,
+            corrector_steps=settings.corrector_steps, corrector_sigma=settings.corrector_sigma,
+            generator=generator,
         )
         for i in range(0, X.shape[0], step)
     ]
@@ -120,26 +122,27 @@ def draw(
 
 def proper_draws(
     denoiser: Preconditioned,
-    tables: list[np.ndarray],
+    table: np.ndarray,
     M: np.ndarray,
     encoder: TableEncoder,
     settings: Settings,
     generator: torch.Generator,
+    m: int,
 ) -> list[np.ndarray]:
-    """One draw per table in ``tables``, each carrying parameter uncertainty.
+    """m draws that carry parameter uncertainty (a bootstrap of the last M-step).
 
-    Each table is the data completed by one conditional draw. Draw l comes from the denoiser
-    fine-tuned for ``proper_steps`` on a bootstrap resample of the rows of ``tables[l]``: the
-    parameters are refitted to resampled data that carries the imputations' own noise (a
-    data-augmentation step, as in a Gibbs sampler), then the missing cells are drawn anew.
+    ``table`` is the data completed as the last M-step saw it (the E-step's posterior
+    means). Draw l comes from the denoiser fine-tuned for ``proper_steps`` on a bootstrap
+    resample of its rows: the model is refitted to resampled data, as a refit of EM on a
+    bootstrap sample would be, then the missing cells are drawn anew.
     """
     device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
+    X_all = torch.as_tensor(table, device=device)
     M_rows = torch.as_tensor(M[rows], device=device)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps)
     draws = []
-    for table in tables:
-        X_all = torch.as_tensor(table, device=device)
+    for _ in range(m):
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)

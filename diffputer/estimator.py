@@ -66,11 +66,15 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     n_steps, resample, n_samples, sigma_min, sigma_max, rho, churn, sample_batch_size :
         E-step sampler: Heun steps, RePaint repeats per step, draws averaged per E-step,
         EDM noise schedule and stochasticity, rows per sampling batch.
+    corrector_steps, corrector_sigma :
+        Langevin moves at noise level ``corrector_sigma`` after the sampler, with the
+        observed entries held exact; they undo the injection sampler's shrinkage of the
+        draws towards the mean (0 turns them off, as in the paper).
     proper, proper_steps :
         Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
         of m > 1 draws comes from the model fine-tuned for ``proper_steps`` on a bootstrap
-        resample of the table completed by a first draw; without it, the m draws share the
-        final model.
+        resample of the last M-step's table (the data completed with posterior means);
+        without it, the m draws share the final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output.
@@ -100,6 +104,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         sigma_max=None,
         rho=None,
         churn=None,
+        corrector_steps=None,
+        corrector_sigma=None,
         sample_batch_size=None,
         proper=None,
         proper_steps=None,
@@ -125,6 +131,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.sigma_max = sigma_max
         self.rho = rho
         self.churn = churn
+        self.corrector_steps = corrector_steps
+        self.corrector_sigma = corrector_sigma
         self.sample_batch_size = sample_batch_size
         self.proper = proper
         self.proper_steps = proper_steps
@@ -203,23 +211,26 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def impute(self, X, m: int = 5) -> MultipleImputation:
         """m conditional draws of X's missing cells from the fitted model (no refit of EM).
 
-        With ``proper`` (default) and m > 1, each of m first draws completes X; the model is
-        fine-tuned on a bootstrap resample of each completed table and draws again.
+        With ``proper`` (default) and m > 1, X is completed with the posterior means of
+        ``n_samples`` draws and each imputation comes from the model fine-tuned on a
+        bootstrap resample of that table; otherwise the m draws share the fitted model.
         """
         m = check_int(m, name="m", minimum=1)
         df, _, X_enc, M = self._prepare(X)
-        rows, step = self._draws(X_enc, M, m, m, _SEED_IMPUTE)
-        draws = [with_rows(X_enc, rows, d) for d in step.draws]
         if self._is_proper(m):
-            draws = self._proper_draws(draws, M)
+            rows, step = self._draws(X_enc, M, self.settings_.n_samples, 0, _SEED_IMPUTE)
+            draws = self._proper_draws(with_rows(X_enc, rows, step.mean), M, m)
+        else:
+            rows, step = self._draws(X_enc, M, m, m, _SEED_IMPUTE)
+            draws = [with_rows(X_enc, rows, d) for d in step.draws]
         return self._result(df, draws, self.history_)
 
     def _is_proper(self, m: int) -> bool:
         return self.settings_.proper and m > 1
 
-    def _proper_draws(self, tables, M):
+    def _proper_draws(self, table, M, m: int):
         generator = make_generator(_seed(self.random_state, _SEED_PROPER), self.device_)
-        return proper_draws(self.denoiser_, tables, M, self.encoder_, self.settings_, generator)
+        return proper_draws(self.denoiser_, table, M, self.encoder_, self.settings_, generator, m)
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""
@@ -251,14 +262,17 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
     """Fit DiffPuter on ``data`` and return m imputations: the one-call path.
 
     ``options`` are ``DiffPuter``'s parameters. Each of the m imputations is one conditional
-    draw: from the final model fine-tuned on a bootstrap resample of a table completed by the
-    final E-step's draw (``proper=True``, default), or that E-step draw itself
-    (``proper=False``).
+    draw: from the final model fine-tuned on a bootstrap resample of the last M-step's table
+    (``proper=True``, default), or from the final model itself (``proper=False``).
     """
     m = check_int(m, name="m", minimum=1)
+    unknown = sorted(set(options) - set(DiffPuter._get_param_names()))
+    if unknown:
+        raise TypeError(f"Unknown option(s) {unknown}; DiffPuter's parameters are "
+                        f"{DiffPuter._get_param_names()}.")
     model = DiffPuter(**options)
     df, _, result = model._fit(data, keep=m)
     draws = result.draws
     if model._is_proper(m):
-        draws = model._proper_draws(draws, result.missing)
+        draws = model._proper_draws(result.completed, result.missing, m)
     return model._result(df, draws, result.history)

@@ -5,6 +5,12 @@ next noise level (``x_obs + sigma_next * eps``), and the missing entries keep th
 value. Each step is repeated ``resample`` times, re-noising from ``sigma_next`` back to
 ``sigma_cur`` in between, so the missing entries can harmonise with the observed ones
 (RePaint, Lugmayr et al. 2022; DiffPuter Algorithm 2).
+
+Injection alone shrinks the draws towards the unconditional mean: the denoiser sees the
+observed entries with noise and trusts them less than it should (with an exact Gaussian
+denoiser, 15 steps x 10 repeats recover only 0.85 of the conditional mean's slope). An
+optional Langevin corrector then runs at one small noise level with the observed entries
+held clean (predictor-corrector sampling, Song et al. 2021), which brings the slope to 0.97.
 """
 
 from __future__ import annotations
@@ -41,6 +47,20 @@ def heun_step(denoiser, x, sigma_cur, sigma_next, churn, generator):
     return x_next
 
 
+def langevin_correct(denoiser, x, x_obs, missing, sigma, steps, generator):
+    """``steps`` Langevin moves of the missing entries at noise level ``sigma``, then denoised.
+
+    The score at ``sigma`` is (D(x; sigma) - x) / sigma^2; with step size sigma^2 a move is
+    x <- D(x; sigma) + sqrt(2) sigma eps. The chain targets the table noised at ``sigma``
+    given the observed entries exactly; the final D(x; sigma) is the Euler step to 0.
+    """
+    level = x.new_full((x.shape[0],), sigma)
+    for _ in range(steps):
+        moved = denoiser(x, level) + math.sqrt(2) * sigma * _randn_like(x, generator)
+        x = torch.where(missing, moved, x_obs)
+    return torch.where(missing, denoiser(x, level), x_obs)
+
+
 @torch.no_grad()
 def conditional_sample(
     denoiser,
@@ -50,13 +70,16 @@ def conditional_sample(
     *,
     resample: int = 1,
     churn: float = 1.0,
+    corrector_steps: int = 0,
+    corrector_sigma: float = 0.05,
     generator: torch.Generator,
 ) -> torch.Tensor:
     """One draw of the missing entries given the observed ones.
 
     ``x_obs`` [n, d] holds the observed entries (anything where ``missing`` is True),
     ``missing`` [n, d] is the mask, ``sigmas`` the decreasing schedule ending at 0.
-    Observed entries of the result equal ``x_obs`` exactly.
+    Observed entries of the result equal ``x_obs`` exactly. ``corrector_steps`` > 0 ends
+    with that many Langevin moves at ``corrector_sigma`` (:func:`langevin_correct`).
     """
     sigmas = sigmas.tolist()
     n_steps = len(sigmas) - 1
@@ -74,4 +97,8 @@ def conditional_sample(
                 renoise = math.sqrt(sigma_cur**2 - sigma_next**2)
                 x = x_next + renoise * _randn_like(x_next, generator)
         x = x_next
-    return torch.where(missing, x, x_obs)
+    x = torch.where(missing, x, x_obs)
+    if corrector_steps:
+        x = langevin_correct(denoiser, x, x_obs, missing, corrector_sigma, corrector_steps,
+                             generator)
+    return x

@@ -37,9 +37,12 @@ class Settings:
     sigma_max: float = 80.0
     rho: float = 7.0
     churn: float = 1.0
+    # Langevin corrector after the sampler (0 = off, the paper's sampler).
+    corrector_steps: int = 0
+    corrector_sigma: float = 0.05
     sample_batch_size: int = 8192
     # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model
-    # fine-tuned for ``proper_steps`` on a bootstrap resample of a table completed by a draw.
+    # fine-tuned for ``proper_steps`` on a bootstrap resample of the last M-step's table.
     proper: bool = True
     proper_steps: int = 2000
 
@@ -53,6 +56,8 @@ class Settings:
             check_int(self.max_steps, name="max_steps", minimum=1)
         for name in ("lr", "sigma_min", "sigma_max", "rho"):
             check_positive_float(getattr(self, name), name=name)
+        check_int(self.corrector_steps, name="corrector_steps", minimum=0)
+        check_positive_float(self.corrector_sigma, name="corrector_sigma")
         if self.churn < 0:
             raise ValueError(f"churn must be >= 0; got churn={self.churn!r}.")
         if not self.sigma_min < self.sigma_max:
@@ -94,7 +99,8 @@ PRESETS: dict[str, Settings] = {
         max_iter=3,
         init="linear",
         n_steps=15,
-        resample=10,
+        resample=3,
+        corrector_steps=200,
         n_samples=3,
         sigma_max=10.0,
         proper_steps=500,

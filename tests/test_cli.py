@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 TINY_FLAGS = ["--seed", "0", "--quiet", "--set", "width=32", "--set", "max_steps=30",
-              "--set", "n_steps=4", "--set", "resample=1", "--max-iter", "2"]
+              "--set", "n_steps=4", "--set", "resample=1", "--set", "corrector_steps=2",
+              "--max-iter", "2"]
 
 
 def _run(*args):

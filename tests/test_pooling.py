@@ -53,7 +53,7 @@ def imputed():
     holes[:, -2] = False
     df = df.mask(holes)
     return diffputer.impute(df, m=4, width=32, max_steps=40, max_iter=2, n_steps=4, resample=1,
-                            progress=False, random_state=0)
+                            corrector_steps=2, progress=False, random_state=0)
 
 
 def _r_pool(imp, formula, family="gaussian-lm", dfcom=None):
@@ -108,7 +108,9 @@ def test_glm_fits_equal_mice_with_glm(imputed, model, family, formula):
     else:
         ours = imputed.fit(formula, model="glm", family=sm.families.Poisson(),
                            fit_kwargs={"tol": 1e-15, "maxiter": 100})
-    _assert_frames_match(ours.to_frame(conf_int=True), summary, rtol=1e-8)
+    # Two optimisers (statsmodels IRLS, R's glm.fit) agree to about 1e-10; the
+    # Barnard-Rubin df magnifies that through a small between-imputation variance.
+    _assert_frames_match(ours.to_frame(conf_int=True), summary, rtol=1e-6)
 
 
 def test_pool_scalar_equals_mice():
