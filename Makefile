@@ -6,16 +6,33 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; any other spec may download a multi-GB CUDA build.
 TORCH_SPEC := torch==2.13.0
-# R and mice are the reference for the pooling tests (mitml for mice's D1).
-APT_PACKAGES := r-base-core r-cran-mice r-cran-mitml r-cran-testthat r-cran-nnet r-cran-lattice
+# R and mice are the reference for the pooling tests (mitml for mice's D1) and the base of
+# the R package in r-bridge/ (processx starts Python from R).
+APT_PACKAGES := r-base-core r-cran-mice r-cran-mitml r-cran-testthat r-cran-nnet r-cran-lattice \
+	r-cran-processx
+R_CHECK := build/r-check
 
-.PHONY: demo test setup setup-dev apt clean
+.PHONY: demo test setup setup-dev apt r-check r-tutorial clean
 
 demo: setup
 	$(PY) -m diffputer.demo
 
 test: apt setup-dev
 	$(PY) -m pytest -q
+	$(MAKE) r-check r-tutorial
+
+# The R package: R CMD check (its testthat tests run the Python engine of this checkout);
+# a WARNING fails the target like an ERROR does.
+r-check: apt setup-dev
+	rm -rf $(R_CHECK) && mkdir -p $(R_CHECK)
+	cd $(R_CHECK) && R CMD build ../../r-bridge >/dev/null && \
+	  DIFFPUTER_PYTHON=$(abspath $(PY)) R CMD check --no-manual diffputer_*.tar.gz
+	@! grep -n "WARNING\|ERROR" $(R_CHECK)/diffputer.Rcheck/00check.log
+
+r-tutorial: r-check
+	DIFFPUTER_PYTHON=$(abspath $(PY)) R_LIBS=$(abspath $(R_CHECK))/diffputer.Rcheck \
+	  Rscript tutorials/04_r_package.R > $(R_CHECK)/tutorial.log 2>&1 || \
+	  { tail -40 $(R_CHECK)/tutorial.log; exit 1; }
 
 setup: $(VENV)/.core-installed
 setup-dev: $(VENV)/.dev-installed
@@ -41,4 +58,4 @@ apt:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); }
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out build .pytest_cache .hypothesis

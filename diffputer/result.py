@@ -69,6 +69,29 @@ class MultipleImputation:
         self.history = history
         self.model = model
 
+    @classmethod
+    def from_long(cls, long: pd.DataFrame, imp: str = ".imp", id: str | None = ".id"):
+        """Imputations stacked in one table (mice's ``as.mids``): rows with ``imp`` = 0 hold
+        the incomplete data, rows with ``imp`` = 1..m its completed versions, in the same
+        row order; ``id`` (optional) becomes the index.
+        """
+        if imp not in long.columns:
+            raise KeyError(f"The long table has no imputation column {imp!r}.")
+        index = long[imp].to_numpy()
+        sizes = pd.Series(index).value_counts().sort_index()
+        if pd.isna(index).any() or list(sizes.index) != list(range(len(sizes))) or sizes.nunique() != 1:
+            raise ValueError(f"Column {imp!r} must number the tables 0..m, with equal row counts; "
+                             f"got counts {sizes.to_dict()}.")
+        keep = [c for c in long.columns if c not in (imp, id)]
+        tables = [long.loc[index == i, keep].reset_index(drop=True) for i in sizes.index]
+        data = tables[0]
+        if id is not None and id in long.columns:
+            data.index = pd.Index(long.loc[index == 0, id].to_numpy())
+        where = data.isna().to_numpy()
+        cells = [{j: t.iloc[where[:, j], j].to_numpy() for j in range(data.shape[1]) if where[:, j].any()}
+                 for t in tables[1:]]
+        return cls(data, cells, History(variables=list(data.columns)))
+
     @property
     def m(self) -> int:
         return len(self.imp)
@@ -168,6 +191,12 @@ class MultipleImputation:
                     row["imputed top level"] = f"{counts.index[0]} ({100 * counts.iloc[0]:.0f}%)"
             rows.append(row)
         return pd.DataFrame(rows).set_index("variable")
+
+    def to_mids(self):
+        """This result as an R mice ``mids`` (an rpy2 object; needs rpy2, R and mice)."""
+        from .r_bridge import to_mids
+
+        return to_mids(self)
 
     def __repr__(self) -> str:
         n, p = self.data.shape

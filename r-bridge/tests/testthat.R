@@ -1,0 +1,4 @@
+library(testthat)
+library(diffputer)
+
+test_check("diffputer")
