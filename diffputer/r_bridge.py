@@ -145,9 +145,7 @@ def to_r(df: pd.DataFrame):
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"to_r expects a pandas DataFrame; got {type(df).__name__}.")
     columns = [_column_to_r(df.iloc[:, j], str(name)) for j, name in enumerate(df.columns)]
-    index = df.index
-    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-    row_names = ro.NULL if default else ro.StrVector([str(r) for r in index])
+    row_names = ro.NULL if _is_default(df.index) else ro.StrVector([str(r) for r in df.index])
     return _r("data_frame")(ro.ListVector.from_length(0) if not columns else _r_list(columns),
                             ro.StrVector([str(c) for c in df.columns]), row_names)
 
@@ -187,9 +185,14 @@ def _column_to_r(column: pd.Series, name: str):
 # -- mids --------------------------------------------------------------------------------------
 
 
+def _is_default(index: pd.Index) -> bool:
+    """A RangeIndex 0..n-1: the counterpart of R's automatic row names 1..n."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
 def _r_row_ids(index: pd.Index) -> np.ndarray:
     """Row identifiers for R: 1..n for a default RangeIndex, else the index as text."""
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+    if _is_default(index):
         return np.arange(1, len(index) + 1)
     return np.asarray([str(r) for r in index], dtype=object)
 
