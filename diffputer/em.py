@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from .diffusion import Preconditioned, edm_loss, karras_sigmas
-from .encoding import NUMERIC, SIGMA_DATA, TableEncoder
+from .categorical import resample_categories
+from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics
 from .initial import linear_fill
 from .network import Denoiser
@@ -98,25 +99,38 @@ def train_denoiser(
     return losses
 
 
+def categorical_blocks(encoder: TableEncoder) -> list:
+    """(encoded columns, level shares) of every categorical column."""
+    return [(cols, codec.shares) for codec, cols in encoder.blocks() if codec.kind == CATEGORICAL]
+
+
 def draw(
     denoiser: Preconditioned,
     X: torch.Tensor,
     M: torch.Tensor,
     settings: Settings,
     generator: torch.Generator,
+    categories: list = (),
 ) -> torch.Tensor:
-    """One conditional draw of the missing entries of X, in row batches."""
+    """One conditional draw of the missing entries of X, in row batches.
+
+    With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
+    (see :func:`categorical_blocks`) are then redrawn from their posterior given the row.
+    """
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
-    parts = [
-        conditional_sample(
-            denoiser, X[i : i + step], M[i : i + step], sigmas,
-            resample=settings.resample, churn=settings.churn,
+    parts = []
+    for i in range(0, X.shape[0], step):
+        x, m = X[i : i + step], M[i : i + step]
+        sample = conditional_sample(
+            denoiser, x, m, sigmas, resample=settings.resample, churn=settings.churn,
             corrector_steps=settings.corrector_steps, corrector_sigma=settings.corrector_sigma,
             generator=generator,
         )
-        for i in range(0, X.shape[0], step)
-    ]
+        if settings.category_draws and categories:
+            sample = resample_categories(denoiser, sample, m, categories, settings.sigma_min,
+                                         settings.sigma_max, settings.category_draws, generator)
+        parts.append(sample)
     return torch.cat(parts) if parts else X.clone()
 
 
@@ -146,7 +160,8 @@ def proper_draws(
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
-        sample = draw(tuned, X_all[rows], M_rows, settings, generator).cpu().numpy()
+        sample = draw(tuned, X_all[rows], M_rows, settings, generator,
+                      categorical_blocks(encoder)).cpu().numpy()
         draws.append(with_rows(table, rows, encoder.project(sample)))
     return draws
 
@@ -181,7 +196,8 @@ def e_step(
     total = np.zeros_like(X, dtype=np.float64)
     kept, means, variances = [], [], []
     for s in range(n_samples):
-        sample = encoder.clip(draw(denoiser, X_t, M_t, settings, generator).cpu().numpy())
+        sample = draw(denoiser, X_t, M_t, settings, generator, categorical_blocks(encoder))
+        sample = encoder.clip(sample.cpu().numpy())
         total += sample
         if s < keep:  # a single draw must be a valid table: one-hot blocks snapped
             kept.append(encoder.project(sample.copy()))

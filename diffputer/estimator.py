@@ -70,6 +70,11 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         Langevin moves at noise level ``corrector_sigma`` after the sampler, with the
         observed entries held exact; they undo the injection sampler's shrinkage of the
         draws towards the mean (0 turns them off, as in the paper).
+    category_draws :
+        If > 0, each missing categorical cell is finally redrawn from its posterior given
+        the rest of the row, p(level | row) from the model's ELBO estimated with this many
+        noise draws; the injection sampler alone makes categories depend too little on
+        the row. 0 (default) turns it off.
     proper, proper_steps :
         Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
         of m > 1 draws comes from the model fine-tuned for ``proper_steps`` on a bootstrap
@@ -106,6 +111,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         churn=None,
         corrector_steps=None,
         corrector_sigma=None,
+        category_draws=None,
         sample_batch_size=None,
         proper=None,
         proper_steps=None,
@@ -133,6 +139,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.churn = churn
         self.corrector_steps = corrector_steps
         self.corrector_sigma = corrector_sigma
+        self.category_draws = category_draws
         self.sample_batch_size = sample_batch_size
         self.proper = proper
         self.proper_steps = proper_steps

@@ -40,6 +40,9 @@ class Settings:
     # Langevin corrector after the sampler (0 = off, the paper's sampler).
     corrector_steps: int = 0
     corrector_sigma: float = 0.05
+    # Missing categories redrawn from their posterior, the ELBO estimated with this many
+    # noise draws (0 = off, the paper's sampler); see ``categorical.py``.
+    category_draws: int = 0
     sample_batch_size: int = 8192
     # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model
     # fine-tuned for ``proper_steps`` on a bootstrap resample of the last M-step's table.
@@ -57,6 +60,7 @@ class Settings:
         for name in ("lr", "sigma_min", "sigma_max", "rho"):
             check_positive_float(getattr(self, name), name=name)
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
+        check_int(self.category_draws, name="category_draws", minimum=0)
         check_positive_float(self.corrector_sigma, name="corrector_sigma")
         if self.churn < 0:
             raise ValueError(f"churn must be >= 0; got churn={self.churn!r}.")

@@ -98,6 +98,9 @@ def test_non_tables_are_refused_with_their_type(tiny, garbage):
     ("preset", "turbo", "preset must be one of"),
     ("device", "tpu", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
     ("random_state", -3, "random_state must be an integer >= 0"),
+    ("corrector_steps", -1, "corrector_steps must be an integer >= 0"),
+    ("corrector_sigma", 0.0, "corrector_sigma must be a positive number"),
+    ("category_draws", 2.5, "category_draws must be an integer >= 0"),
 ])
 def test_bad_arguments_are_named(df, tiny, name, value, message):
     tiny[name] = value
