@@ -136,3 +136,14 @@ test_that("the Python interpreter is found and checked", {
   expect_true(report$ok)
   expect_true(any(grepl("^diffputer ", report$versions)))
 })
+
+test_that("a Python without the diffputer package gives an R error saying so", {
+  wrapper <- tempfile("python-without-site-")
+  writeLines(c("#!/bin/sh", paste0('exec "', diffputer_python(), '" -S "$@"')), wrapper)
+  Sys.chmod(wrapper, "0755")
+  on.exit(unlink(wrapper))
+  old <- options(diffputer.python = wrapper)
+  on.exit(options(old), add = TRUE)
+  expect_error(diffputer(nhanes2, printFlag = FALSE), "No module named")
+  expect_error(diffputer(nhanes2, printFlag = FALSE), "diffputer_python_check")
+})
