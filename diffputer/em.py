@@ -155,13 +155,13 @@ def proper_draws(
     X_all = torch.as_tensor(table, device=device)
     M_rows = torch.as_tensor(M[rows], device=device)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps)
+    categories = categorical_blocks(encoder)
     draws = []
     for _ in range(m):
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
-        sample = draw(tuned, X_all[rows], M_rows, settings, generator,
-                      categorical_blocks(encoder)).cpu().numpy()
+        sample = draw(tuned, X_all[rows], M_rows, settings, generator, categories).cpu().numpy()
         draws.append(with_rows(table, rows, encoder.project(sample)))
     return draws
 
@@ -194,9 +194,10 @@ def e_step(
     M_t = torch.as_tensor(M, device=device)
     missing_cells = M[:, encoder.offsets[:-1]]
     total = np.zeros_like(X, dtype=np.float64)
+    categories = categorical_blocks(encoder)
     kept, means, variances = [], [], []
     for s in range(n_samples):
-        sample = draw(denoiser, X_t, M_t, settings, generator, categorical_blocks(encoder))
+        sample = draw(denoiser, X_t, M_t, settings, generator, categories)
         sample = encoder.clip(sample.cpu().numpy())
         total += sample
         if s < keep:  # a single draw must be a valid table: one-hot blocks snapped
