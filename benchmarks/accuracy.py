@@ -42,7 +42,7 @@ def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
             "accuracy": float(np.mean(hits))}
 
 
-def run(datasets, mechanism, p, seeds, methods) -> pd.DataFrame:
+def run(datasets, mechanism, p, seeds, methods, device="cpu") -> pd.DataFrame:
     rows = []
     for name in datasets:
         truth = data.load(name)
@@ -51,12 +51,13 @@ def run(datasets, mechanism, p, seeds, methods) -> pd.DataFrame:
             amputed = truth.mask(mask)
             for method in methods:
                 started = time.perf_counter()
-                imputed = METHODS[method](amputed, seed)
+                imputed = METHODS[method](amputed, seed, device)
                 seconds = time.perf_counter() - started
                 observed = ~mask
                 assert imputed.notna().all().all(), f"{method} left missing cells"
                 assert (imputed.astype(str).to_numpy()[observed] == amputed.astype(str).to_numpy()[observed]).all()
-                row = {"dataset": name, "seed": seed, "method": method, "seconds": seconds,
+                row = {"dataset": name, "seed": seed, "method": method, "device": device,
+                       "seconds": seconds,
                        **score(truth, imputed, mask)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
@@ -64,9 +65,9 @@ def run(datasets, mechanism, p, seeds, methods) -> pd.DataFrame:
 
 
 def to_markdown(results: pd.DataFrame, command: str, mechanism: str, p: float) -> str:
-    table = results.groupby(["dataset", "method"])[["mae", "rmse", "accuracy", "seconds"]].mean()
+    table = results.groupby(["dataset", "method", "device"])[["mae", "rmse", "accuracy", "seconds"]].mean()
     if "mean" in results["method"].values:
-        mean_mae = table["mae"].xs("mean", level="method")
+        mean_mae = results[results["method"] == "mean"].groupby("dataset")["mae"].mean()
         table["MAE / mean-imputation MAE"] = table["mae"] / mean_mae.reindex(
             table.index.get_level_values("dataset")).to_numpy()
     lines = [f"# Accuracy: {mechanism}, p = {p}", "",
@@ -82,12 +83,14 @@ def main(argv=None) -> None:
     parser.add_argument("--p", type=float, default=0.3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--device", default="cpu", help="torch device of the diffputer methods")
     parser.add_argument("--out", type=Path, default=None, help="markdown file for the table")
     args = parser.parse_args(argv)
-    results = run(args.datasets, args.mechanism, args.p, args.seeds, args.methods)
+    results = run(args.datasets, args.mechanism, args.p, args.seeds, args.methods, args.device)
     command = "python -m benchmarks.accuracy " + " ".join(
         [f"--datasets {' '.join(args.datasets)}", f"--mechanism {args.mechanism}", f"--p {args.p}",
          f"--seeds {' '.join(map(str, args.seeds))}", f"--methods {' '.join(args.methods)}"]
+        + ([f"--device {args.device}"] if args.device != "cpu" else [])
         + ([f"--out {args.out}"] if args.out else []))
     text = to_markdown(results, command, args.mechanism, args.p)
     print(text)

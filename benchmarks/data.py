@@ -6,11 +6,14 @@ by MAE / RMSE on the z-scored scale, categorical ones by accuracy.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# ../shared/datasets beside the checkout, or the folder named by DIFFPUTER_DATASETS.
+DATA_DIR = Path(os.environ.get("DIFFPUTER_DATASETS")
+                or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 
 ADULT_NUMERIC = [0, 2, 4, 10, 11, 12]
 ADULT_CATEGORICAL = [1, 3, 5, 6, 7, 8, 9, 13, 14]
