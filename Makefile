@@ -49,7 +49,7 @@ $(VENV)/.core-installed: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.core-installed pyproject.toml
-	$(PY) -m pip install -q -e ".[dev,r]"
+	$(PY) -m pip install -q -e ".[dev,r,widgets]"
 	touch $@
 
 # System packages for the R-facing tests, installed only when missing (before rpy2 builds).

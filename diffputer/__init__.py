@@ -9,6 +9,7 @@ Quick start::
     imp.complete("long")     # all of them, stacked with .imp and .id, as in mice
 """
 
+from ._widgets import explore
 from .ampute import ampute, missing_mask
 from .datasets import load_airquality
 from .em import DivergenceError
@@ -31,6 +32,7 @@ __all__ = [
     "PooledResult",
     "Settings",
     "ampute",
+    "explore",
     "impute",
     "load_airquality",
     "missing_mask",

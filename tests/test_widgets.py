@@ -1,0 +1,129 @@
+"""The explorer without a browser: its tables, figures, tabs, selectors and live callback."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import diffputer
+from diffputer_widgets import (ImputationExplorer, missing_pattern, nullity_correlation,
+                               plot_convergence, plot_imputations, plot_missingness,
+                               plot_nullity_correlation, plot_pattern)
+from diffputer_widgets.explorer import TAB_TITLES
+
+from . import rmice
+from .conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def airquality():
+    return diffputer.load_airquality()
+
+
+@pytest.fixture(scope="module")
+def result(airquality):
+    return diffputer.impute(airquality, m=3, **TINY)
+
+
+def test_missing_pattern_equals_mice_md_pattern(airquality):
+    r_function, to_r = rmice.r_function, rmice.to_r
+    ours = missing_pattern(airquality)
+    theirs = np.asarray(r_function("function(d) mice::md.pattern(d, plot = FALSE)")(to_r(airquality)))
+    counts = r_function("function(d) as.integer(rownames(mice::md.pattern(d, plot = FALSE)))")(
+        to_r(airquality))
+    names = list(r_function("function(d) colnames(mice::md.pattern(d, plot = FALSE))")(to_r(airquality)))
+    variables = names[:-1]
+    r_patterns = {(tuple(row[:-1].astype(int)), int(n)) for row, n in zip(theirs[:-1], counts[:-1])}
+    py_patterns = {(tuple(row[variables].astype(int)), int(row["count"]))
+                   for _, row in ours.iloc[:-1].iterrows()}
+    assert rmice.MICE_VERSION == "3.15.0"
+    assert py_patterns == r_patterns
+    np.testing.assert_array_equal(ours.loc["total", variables].to_numpy(), theirs[-1, :-1])
+    assert list(ours["count"].iloc[:-1]) == sorted(ours["count"].iloc[:-1], reverse=True)
+
+
+def test_nullity_correlation_uses_only_partly_missing_columns():
+    df = pd.DataFrame({"a": [1, None, 3, None], "b": [None, 2, 3, None], "c": [1, 2, 3, 4],
+                       "d": [None] * 4})
+    corr = nullity_correlation(df)
+    assert list(corr.columns) == ["a", "b"]
+    assert corr.loc["a", "b"] == pytest.approx(np.corrcoef([0, 1, 0, 1], [1, 0, 0, 1])[0, 1])
+
+
+def test_plot_functions_return_figures(airquality, result):
+    for fig in (plot_missingness(airquality), plot_pattern(airquality),
+                plot_nullity_correlation(airquality), plot_convergence(result.history, "Ozone"),
+                plot_imputations(result, "Ozone")):
+        assert isinstance(fig, Figure)
+        assert fig.axes
+
+
+def test_imputation_plot_draws_one_line_per_draw(result):
+    fig = plot_imputations(result, "Ozone")
+    assert len(fig.axes[0].lines) == 1 + result.m
+
+
+def test_categorical_imputation_plot_draws_level_shares(mixed_df, tiny):
+    imp = diffputer.impute(mixed_df, m=2, **tiny)
+    fig = plot_imputations(imp, "colour")
+    bars = fig.axes[0].patches
+    assert len(bars) == 4 * 3  # 4 levels x (observed + 2 draws)
+    observed = [bar.get_height() for bar in bars[:4]]
+    assert sum(observed) == pytest.approx(1)
+
+
+def test_explorer_of_a_table_has_four_tabs_and_says_what_is_missing(airquality):
+    explorer = diffputer.explore(airquality)
+    assert isinstance(explorer, ImputationExplorer)
+    assert tuple(explorer.tabs.titles) == TAB_TITLES
+    assert len(explorer.tabs.children) == 4
+    assert explorer.renders["Missingness"] == 1
+    assert len(explorer.missingness.children) == 4  # note + three figures
+    assert "No fit yet" in explorer.convergence_status.value
+    assert "No imputations" in explorer.imputations.children[0].value
+
+
+def test_imputations_selector_redraws_the_plot(result):
+    explorer = diffputer.explore(result)
+    assert list(explorer.imputed_variable.options) == ["Ozone", "Solar.R"]
+    before = explorer.imputations_image.value
+    explorer.imputed_variable.value = "Solar.R"
+    assert explorer.imputations_image.value != before
+    assert explorer.renders["Imputations"] == 2
+
+
+def test_convergence_selector_redraws_the_traces(result):
+    explorer = diffputer.explore(result)
+    assert list(explorer.convergence_variable.options) == ["Ozone", "Solar.R"]
+    before = explorer.convergence_image.value
+    explorer.convergence_variable.value = "Solar.R"
+    assert explorer.convergence_image.value != before
+
+
+def test_live_fit_updates_the_convergence_tab(airquality, tiny):
+    explorer = diffputer.explore(airquality, refresh_seconds=0)
+    seen = []
+    original = explorer._render_convergence
+    explorer._render_convergence = lambda: (original(), seen.append(len(explorer.history.losses)))
+    result = explorer.fit(m=2, **tiny)
+    assert explorer.tabs.selected_index == TAB_TITLES.index("Convergence")
+    assert seen[0] == 1 and max(seen) == tiny["max_iter"]  # drawn during the first M-step
+    assert explorer.result is result
+    assert "2 EM iterations done" in explorer.convergence_status.value
+    assert explorer.renders["Imputations"] >= 1
+
+
+def test_pooling_tab_shows_rubins_table(result):
+    pooled = result.fit("Ozone ~ Wind + Temp")
+    explorer = diffputer.explore(result, pooled=pooled)
+    table = explorer.pooling.children[0].value
+    for column in ("riv", "lambda", "fmi", "estimate", "std.error"):
+        assert column in table
+    assert diffputer.explore(pooled).pooled is pooled
+
+
+def test_explore_refuses_what_it_cannot_show(tiny):
+    with pytest.raises(TypeError, match="explore takes"):
+        diffputer.explore([1, 2, 3])
+    with pytest.raises(ValueError, match="not fitted"):
+        diffputer.explore(diffputer.DiffPuter(**tiny))
