@@ -17,10 +17,20 @@ from . import plots
 TAB_TITLES = ("Missingness", "Convergence", "Imputations", "Pooling")
 
 
+DPI = 90
+
+
 def figure_png(fig) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def show_figure(image: widgets.Image, fig) -> widgets.Image:
+    """Put ``fig`` into ``image`` at its own size (not stretched to the tab's width)."""
+    image.value = figure_png(fig)
+    image.layout.width = f"{round(fig.get_figwidth() * DPI)}px"
+    return image
 
 
 def _message(text: str) -> widgets.HTML:
@@ -122,7 +132,7 @@ class ImputationExplorer:
             self.missingness.children = [_message("No data given.")]
             return
         started = time.perf_counter()
-        images = [widgets.Image(value=figure_png(make(self.data)), format="png")
+        images = [show_figure(widgets.Image(format="png"), make(self.data))
                   for make in (plots.plot_missingness, plots.plot_pattern,
                                plots.plot_nullity_correlation)]
         note = (f"{len(self.data):,} rows x {self.data.shape[1]} columns; patterns counted over "
@@ -137,11 +147,11 @@ class ImputationExplorer:
             return
         done = len(history.seconds)
         running = len(history.losses) > done
+        fig = plots.plot_convergence(history, self.convergence_variable.value)
+        show_figure(self.convergence_image, fig)
         self.convergence_status.value = (
             f"<b>EM iteration {len(history.losses)}</b>: training, epoch {len(history.losses[-1])}"
             if running else f"<b>{done} EM iterations done</b>")
-        fig = plots.plot_convergence(history, self.convergence_variable.value)
-        self.convergence_image.value = figure_png(fig)
         self._last_render = time.monotonic()
         self.renders["Convergence"] += 1
 
@@ -152,7 +162,7 @@ class ImputationExplorer:
             return
         self.imputations.children = [self.imputed_variable, self.imputations_image]
         fig = plots.plot_imputations(self.result, self.imputed_variable.value)
-        self.imputations_image.value = figure_png(fig)
+        show_figure(self.imputations_image, fig)
         self.renders["Imputations"] += 1
 
     def _render_pooling(self) -> None:
