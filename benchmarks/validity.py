@@ -103,7 +103,7 @@ def diffputer_both(amputed: pd.DataFrame, seed: int) -> list[dict]:
     rows += _rows("diffputer (fixed model)", seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1],
                   fit_seconds)
     started = time.perf_counter()
-    draws = model._proper_draws(result.completed, result.missing, len(result.draws))
+    draws = model._proper_draws(result.completed, result.draws, result.missing)
     pooled = model._result(df, draws, result.history).fit(FORMULA)
     ci = pooled.conf_int()
     rows += _rows("diffputer (proper)", seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1],

@@ -4,6 +4,11 @@ DiffPuter, Algorithm 1: start from the mean-imputed table; at each iteration tra
 diffusion model on the current completed table, then replace the missing entries by the
 average of ``n_samples`` conditional draws (the posterior mean). The draws of the last
 E-step are single conditional draws from the final model: they are the multiple imputations.
+
+With ``m_step_fill="draw"`` the M-step trains on the table completed by one conditional draw
+instead (stochastic EM, Celeux and Diebolt 1985). A model trained on posterior means learns
+missing cells that are too predictable from the rest of their row, and multiple imputations
+drawn from it overstate the relations between variables; a model trained on draws does not.
 """
 
 from __future__ import annotations
@@ -136,34 +141,42 @@ def draw(
 
 def proper_draws(
     denoiser: Preconditioned,
-    table: np.ndarray,
+    tables: list[np.ndarray],
     M: np.ndarray,
     encoder: TableEncoder,
     settings: Settings,
     generator: torch.Generator,
-    m: int,
 ) -> list[np.ndarray]:
-    """m draws that carry parameter uncertainty (a bootstrap of the last M-step).
+    """One draw per table in ``tables``, each carrying parameter uncertainty.
 
-    ``table`` is the data completed as the last M-step saw it (the E-step's posterior
-    means). Draw l comes from the denoiser fine-tuned for ``proper_steps`` on a bootstrap
-    resample of its rows: the model is refitted to resampled data, as a refit of EM on a
-    bootstrap sample would be, then the missing cells are drawn anew.
+    ``tables`` hold the data completed as the last M-step saw it (see :func:`m_step_tables`).
+    Draw l comes from the denoiser fine-tuned for ``proper_steps`` (at ``proper_lr``) on a
+    bootstrap resample of the rows of ``tables[l]``: the model is refitted to resampled data, as
+    a refit of EM on a bootstrap sample would be, then the missing cells are drawn anew.
     """
     device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
-    X_all = torch.as_tensor(table, device=device)
     M_rows = torch.as_tensor(M[rows], device=device)
-    tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps)
+    tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps,
+                     lr=settings.proper_lr)
     categories = categorical_blocks(encoder)
     draws = []
-    for _ in range(m):
+    for table in tables:
+        X_all = torch.as_tensor(table, device=device)
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
         sample = draw(tuned, X_all[rows], M_rows, settings, generator, categories).cpu().numpy()
         draws.append(with_rows(table, rows, encoder.project(sample)))
     return draws
+
+
+def m_step_tables(mean_table: np.ndarray, draw_tables: list[np.ndarray], m: int,
+                  settings: Settings) -> list[np.ndarray]:
+    """The m tables that proper draws fine-tune on: completed as the M-step's tables are."""
+    if settings.m_step_fill == "mean":
+        return [mean_table] * m
+    return list(draw_tables[:m])
 
 
 @dataclass
@@ -235,7 +248,7 @@ class EMResult:
     denoiser: Preconditioned
     completed: np.ndarray  # the last E-step's mean, all rows [n, D]
     missing: np.ndarray  # the mask M [n, D]
-    draws: list[np.ndarray]  # ``keep`` single draws, all rows
+    draws: list[np.ndarray]  # ``keep`` single draws of the last E-step, all rows
     history: History
 
 
@@ -260,6 +273,7 @@ def run_em(
     history = History(variables=encoder.columns)
     rows = np.flatnonzero(M.any(axis=1))
     X = start_values(X, M, encoder, settings.init)
+    previous = X[rows]  # the last E-step's mean (start values at first)
     n_samples = max(settings.n_samples, keep)
     scale = z_scale(encoder)
     denoiser = None
@@ -287,16 +301,22 @@ def run_em(
                 f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."
             ) from None
         last = iteration == n_iter - 1
+        keep_now = keep if last else 0
+        if settings.m_step_fill == "draw":
+            keep_now = max(keep_now, 1)
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
-                      n_samples=n_samples, keep=keep if last else 0)
+                      n_samples=n_samples, keep=keep_now)
         missing = M[rows]
-        change = float(np.abs((step.mean - X[rows]) * scale)[missing].mean()) if missing.any() else 0.0
-        X[rows] = np.where(missing, step.mean, X[rows])
+        change = float(np.abs((step.mean - previous) * scale)[missing].mean()) if missing.any() else 0.0
+        previous = step.mean
+        # The last iteration leaves the posterior mean: fit_transform's answer.
+        fill = step.mean if last or settings.m_step_fill == "mean" else step.draws[0]
+        X[rows] = np.where(missing, fill, X[rows])
         history.add_iteration(time.perf_counter() - started, change, step.chain_means, step.chain_vars)
         if callback is not None:
             callback(history)
         if last:
-            draws = [with_rows(X, rows, d) for d in step.draws]
+            draws = [with_rows(X, rows, d) for d in step.draws[:keep]]
     if progress is not None:
         progress.close()
     return EMResult(denoiser=denoiser, completed=X, missing=M, draws=draws, history=history)

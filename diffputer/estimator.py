@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
-from .em import e_step, make_generator, proper_draws, run_em, with_rows
+from .em import e_step, m_step_tables, make_generator, proper_draws, run_em, with_rows
 from .encoding import TableEncoder
 from .history import History
 from .result import MultipleImputation
@@ -63,6 +63,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     init : {"mean", "linear"}
         Start values of the missing entries: the observed mean (the paper's), or a few
         sweeps of ridge regressions on the other columns.
+    m_step_fill : {"mean", "draw"}
+        What completes the table each M-step trains on: the E-step's posterior mean (the
+        paper's) or one conditional draw (stochastic EM, the fast preset's). Trained on means,
+        the model overstates how predictable the missing cells are, and so do its imputations.
     n_steps, resample, n_samples, sigma_min, sigma_max, rho, churn, sample_batch_size :
         E-step sampler: Heun steps, RePaint repeats per step, draws averaged per E-step,
         EDM noise schedule and stochasticity, rows per sampling batch.
@@ -74,12 +78,13 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         If > 0, each missing categorical cell is finally redrawn from its posterior given
         the rest of the row, p(level | row) from the model's ELBO estimated with this many
         noise draws; the injection sampler alone makes categories depend too little on
-        the row. 0 (default) turns it off.
-    proper, proper_steps :
+        the row. 0 turns it off (the paper preset).
+    proper, proper_steps, proper_lr :
         Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
-        of m > 1 draws comes from the model fine-tuned for ``proper_steps`` on a bootstrap
-        resample of the last M-step's table (the data completed with posterior means);
-        without it, the m draws share the final model.
+        of m > 1 draws comes from the model fine-tuned for ``proper_steps`` at learning rate
+        ``proper_lr`` (a tenth of ``lr``) on a bootstrap
+        resample of a table completed as the last M-step's was (by one draw each, or by the
+        posterior mean); without it, the m draws share the final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output.
@@ -102,6 +107,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         warm_start=None,
         max_iter=None,
         init=None,
+        m_step_fill=None,
         n_steps=None,
         resample=None,
         n_samples=None,
@@ -115,6 +121,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         sample_batch_size=None,
         proper=None,
         proper_steps=None,
+        proper_lr=None,
         device="auto",
         random_state=None,
         progress=True,
@@ -130,6 +137,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.warm_start = warm_start
         self.max_iter = max_iter
         self.init = init
+        self.m_step_fill = m_step_fill
         self.n_steps = n_steps
         self.resample = resample
         self.n_samples = n_samples
@@ -143,6 +151,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.sample_batch_size = sample_batch_size
         self.proper = proper
         self.proper_steps = proper_steps
+        self.proper_lr = proper_lr
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -218,26 +227,29 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def impute(self, X, m: int = 5) -> MultipleImputation:
         """m conditional draws of X's missing cells from the fitted model (no refit of EM).
 
-        With ``proper`` (default) and m > 1, X is completed with the posterior means of
-        ``n_samples`` draws and each imputation comes from the model fine-tuned on a
-        bootstrap resample of that table; otherwise the m draws share the fitted model.
+        Without ``proper``, or with m = 1, these are m draws from the fitted model. With
+        ``proper`` (default), draw l then comes from the model fine-tuned on a bootstrap
+        resample of X completed by draw l (or, with ``m_step_fill="mean"``, by the posterior
+        mean of ``n_samples`` draws).
         """
         m = check_int(m, name="m", minimum=1)
         df, _, X_enc, M = self._prepare(X)
+        needs_mean = self._is_proper(m) and self.settings_.m_step_fill == "mean"
+        n_draws = max(m, self.settings_.n_samples) if needs_mean else m
+        rows, step = self._draws(X_enc, M, n_draws, m, _SEED_IMPUTE)
+        draws = [with_rows(X_enc, rows, d) for d in step.draws]
         if self._is_proper(m):
-            rows, step = self._draws(X_enc, M, self.settings_.n_samples, 0, _SEED_IMPUTE)
-            draws = self._proper_draws(with_rows(X_enc, rows, step.mean), M, m)
-        else:
-            rows, step = self._draws(X_enc, M, m, m, _SEED_IMPUTE)
-            draws = [with_rows(X_enc, rows, d) for d in step.draws]
+            draws = self._proper_draws(with_rows(X_enc, rows, step.mean), draws, M)
         return self._result(df, draws, self.history_)
 
     def _is_proper(self, m: int) -> bool:
         return self.settings_.proper and m > 1
 
-    def _proper_draws(self, table, M, m: int):
+    def _proper_draws(self, mean_table, draw_tables, M):
+        """One proper draw per draw table; they fine-tune on tables like the M-step's."""
         generator = make_generator(_seed(self.random_state, _SEED_PROPER), self.device_)
-        return proper_draws(self.denoiser_, table, M, self.encoder_, self.settings_, generator, m)
+        tables = m_step_tables(mean_table, draw_tables, len(draw_tables), self.settings_)
+        return proper_draws(self.denoiser_, tables, M, self.encoder_, self.settings_, generator)
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""
@@ -269,8 +281,8 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
     """Fit DiffPuter on ``data`` and return m imputations: the one-call path.
 
     ``options`` are ``DiffPuter``'s parameters. Each of the m imputations is one conditional
-    draw: from the final model fine-tuned on a bootstrap resample of the last M-step's table
-    (``proper=True``, default), or from the final model itself (``proper=False``).
+    draw: from the final model fine-tuned on a bootstrap resample of a table completed as the
+    last M-step's was (``proper=True``, default), or from the final model (``proper=False``).
     """
     m = check_int(m, name="m", minimum=1)
     unknown = sorted(set(options) - set(DiffPuter._get_param_names()))
@@ -281,5 +293,5 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
     df, _, result = model._fit(data, keep=m)
     draws = result.draws
     if model._is_proper(m):
-        draws = model._proper_draws(result.completed, result.missing, m)
+        draws = model._proper_draws(result.completed, draws, result.missing)
     return model._result(df, draws, result.history)

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from ._validation import check_choice, check_int, check_positive_float
 from .initial import INITS
 
+M_STEP_FILLS = ("mean", "draw")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +31,9 @@ class Settings:
     # EM loop: iterations, and the start values of the missing entries.
     max_iter: int = 10
     init: str = "mean"
+    # What fills the missing cells of the table each M-step trains on: the E-step's posterior
+    # mean (the paper) or one conditional draw (stochastic EM; see ``em.py``).
+    m_step_fill: str = "mean"
     # E-step: the conditional sampler.
     n_steps: int = 50
     resample: int = 20
@@ -45,9 +50,14 @@ class Settings:
     category_draws: int = 0
     sample_batch_size: int = 8192
     # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model
-    # fine-tuned for ``proper_steps`` on a bootstrap resample of the last M-step's table.
+    # fine-tuned for ``proper_steps`` on a bootstrap resample of a table completed as the
+    # last M-step's was.
     proper: bool = True
     proper_steps: int = 2000
+    # Learning rate of those fine-tunes: a tenth of ``lr``. Adam's first steps move every
+    # weight by about the learning rate whatever the data; at the full rate they scatter the m
+    # models more than the bootstrap does and the pooled intervals come out too wide.
+    proper_lr: float = 1e-5
 
     def validated(self) -> "Settings":
         if self.width is not None:
@@ -57,7 +67,7 @@ class Settings:
             check_int(getattr(self, name), name=name, minimum=1)
         if self.max_steps is not None:
             check_int(self.max_steps, name="max_steps", minimum=1)
-        for name in ("lr", "sigma_min", "sigma_max", "rho"):
+        for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho"):
             check_positive_float(getattr(self, name), name=name)
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
         check_int(self.category_draws, name="category_draws", minimum=0)
@@ -71,6 +81,7 @@ class Settings:
         check_choice(self.warm_start, name="warm_start", choices={True, False})
         check_choice(self.proper, name="proper", choices={True, False})
         check_choice(self.init, name="init", choices=INITS)
+        check_choice(self.m_step_fill, name="m_step_fill", choices=M_STEP_FILLS)
         return self
 
     def to_dict(self) -> dict:
@@ -102,12 +113,15 @@ PRESETS: dict[str, Settings] = {
         warm_start=True,
         max_iter=3,
         init="linear",
+        m_step_fill="draw",
         n_steps=15,
         resample=3,
         corrector_steps=200,
+        category_draws=64,
         n_samples=3,
         sigma_max=10.0,
         proper_steps=500,
+        proper_lr=1e-4,
     ),
 }
 

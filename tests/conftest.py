@@ -4,7 +4,7 @@ import pytest
 
 # Small settings that keep every fit in the suite to about a second.
 TINY = dict(width=32, max_steps=40, max_iter=2, n_steps=4, resample=1, corrector_steps=2,
-            n_samples=2, proper_steps=20, progress=False, random_state=0)
+            category_draws=4, n_samples=2, proper_steps=20, progress=False, random_state=0)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_missing_categories_follow_the_exact_posterior():
 def test_estimator_with_category_draws_keeps_observed_cells_and_levels(mixed_df, tiny):
     import diffputer
 
-    imp = diffputer.impute(mixed_df, m=2, category_draws=4, **tiny)
+    imp = diffputer.impute(mixed_df, m=2, **{**tiny, "category_draws": 8})
     for i in (1, 2):
         completed = imp.complete(i)
         assert not completed.isna().any().any()

@@ -155,3 +155,37 @@ def test_fast_preset_sizes_the_network_to_the_table(mixed_df, tiny):
     model = DiffPuter(**tiny).fit(mixed_df)
     assert model.settings_.width == auto_width(model.encoder_.n_features)
     assert model.denoiser_.net.width == model.settings_.width
+
+
+@pytest.mark.parametrize("fill", ["mean", "draw"])
+def test_m_step_trains_on_the_chosen_completion(mixed_df, tiny, fill, monkeypatch):
+    from diffputer import em
+
+    tables = []
+    train = em.train_denoiser
+
+    def recording_train(denoiser, X, *args, **kwargs):
+        tables.append(X.numpy().copy())
+        return train(denoiser, X, *args, **kwargs)
+
+    monkeypatch.setattr(em, "train_denoiser", recording_train)
+    model = DiffPuter(m_step_fill=fill, **tiny)
+    completed = model.fit_transform(mixed_df)
+    assert len(tables) == tiny["max_iter"]
+    _, M = model.encoder_.encode(mixed_df)
+    second = tables[1]  # completed by the first E-step
+    vertices = []
+    for cols, shares in em.categorical_blocks(model.encoder_):
+        one_hot = second[M[:, cols.start]][:, cols] + shares
+        vertices.append(np.allclose(np.sort(one_hot, axis=1), np.eye(len(shares))[-1], atol=1e-6))
+    # One draw completes a table with a level in every cell; an average of draws does not.
+    assert all(vertices) == (fill == "draw")
+    # Either way fit_transform answers with the posterior mean and keeps the observed cells.
+    kept = mixed_df["x"].notna()
+    assert (completed.loc[kept, "x"] == mixed_df.loc[kept, "x"]).all()
+    assert not completed.isna().any().any()
+
+
+def test_bad_m_step_fill_names_the_setting(mixed_df, tiny):
+    with pytest.raises(ValueError, match="m_step_fill"):
+        DiffPuter(m_step_fill="median", **tiny).fit(mixed_df)
