@@ -83,21 +83,18 @@ def test_explorer_of_a_table_has_four_tabs_and_says_what_is_missing(airquality):
     assert "No imputations" in explorer.imputations.children[0].value
 
 
-def test_imputations_selector_redraws_the_plot(result):
+@pytest.mark.parametrize("tab, selector, image", [
+    ("Imputations", "imputed_variable", "imputations_image"),
+    ("Convergence", "convergence_variable", "convergence_image"),
+])
+def test_variable_selector_redraws_its_plot(result, tab, selector, image):
     explorer = diffputer.explore(result)
-    assert list(explorer.imputed_variable.options) == ["Ozone", "Solar.R"]
-    before = explorer.imputations_image.value
-    explorer.imputed_variable.value = "Solar.R"
-    assert explorer.imputations_image.value != before
-    assert explorer.renders["Imputations"] == 2
-
-
-def test_convergence_selector_redraws_the_traces(result):
-    explorer = diffputer.explore(result)
-    assert list(explorer.convergence_variable.options) == ["Ozone", "Solar.R"]
-    before = explorer.convergence_image.value
-    explorer.convergence_variable.value = "Solar.R"
-    assert explorer.convergence_image.value != before
+    dropdown = getattr(explorer, selector)
+    assert list(dropdown.options) == ["Ozone", "Solar.R"]
+    before, renders = getattr(explorer, image).value, explorer.renders[tab]
+    dropdown.value = "Solar.R"
+    assert getattr(explorer, image).value != before
+    assert explorer.renders[tab] == renders + 1
 
 
 def test_live_fit_updates_the_convergence_tab(airquality, tiny):

@@ -1,6 +1,6 @@
 """Missing-data summaries as tables: the numbers behind the Missingness tab.
 
-Pure pandas / numpy; fast on 100k+ rows (patterns are counted on a packed bit matrix).
+Pure pandas / numpy; fast on 100k+ rows (patterns are counted on rows packed into bytes).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def missing_pattern(df: pd.DataFrame) -> pd.DataFrame:
     missing = df.isna()
     order = missing.sum().sort_values(kind="stable").index
     bits = missing[order].to_numpy()
-    patterns, counts = np.unique(bits, axis=0, return_counts=True)
+    _, first, counts = np.unique(_row_codes(bits), return_index=True, return_counts=True)
+    patterns = bits[first]
     rank = np.lexsort((patterns.sum(axis=1), -counts))
     table = pd.DataFrame((~patterns[rank]).astype(int), columns=order)
     table["count"] = counts[rank]
@@ -33,6 +34,12 @@ def missing_pattern(df: pd.DataFrame) -> pd.DataFrame:
     totals = pd.DataFrame([[*missing[order].sum().to_numpy(), len(df), int(missing.to_numpy().sum())]],
                           columns=table.columns, index=["total"])
     return pd.concat([table, totals])
+
+
+def _row_codes(bits: np.ndarray) -> np.ndarray:
+    """One hashable code per row of a boolean matrix (its bits packed into bytes)."""
+    packed = np.ascontiguousarray(np.packbits(bits, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 def nullity_correlation(df: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,8 @@ from .patterns import display_sample, missing_pattern, nullity_correlation, perc
 OBSERVED, IMPUTED = "tab:blue", "tab:red"
 # Densities are estimated from at most this many observed values (a seeded random sample).
 DENSITY_ROWS = 20_000
+# Heatmaps of more variables than this are drawn without the numbers in the cells.
+MAX_ANNOTATED = 12
 
 
 def _figure(width=7.0, height=4.0) -> Figure:
@@ -77,8 +79,9 @@ def plot_nullity_correlation(df: pd.DataFrame) -> Figure:
     labels = [str(c) for c in corr.columns]
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
-    for (i, j), value in np.ndenumerate(corr.to_numpy()):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+    if len(labels) <= MAX_ANNOTATED:
+        for (i, j), value in np.ndenumerate(corr.to_numpy()):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.8, label="nullity correlation")
     return fig
 
