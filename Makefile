@@ -7,9 +7,10 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; any other spec may download a multi-GB CUDA build.
 TORCH_SPEC := torch==2.13.0
 # R and mice are the reference for the pooling tests (mitml for mice's D1) and the base of
-# the R package in r-bridge/ (processx starts Python from R).
+# the R package in r-bridge/ (processx starts Python from R); chromium runs the explorer's
+# browser test (driven by playwright, which cannot download its own browser here).
 APT_PACKAGES := r-base-core r-cran-mice r-cran-mitml r-cran-testthat r-cran-nnet r-cran-lattice \
-	r-cran-processx
+	r-cran-processx chromium
 R_CHECK := build/r-check
 
 .PHONY: demo test setup setup-dev apt r-check r-tutorial clean

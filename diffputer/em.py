@@ -183,7 +183,7 @@ def m_step_tables(mean_table: np.ndarray, draw_tables: list[np.ndarray], m: int,
 class EStep:
     mean: np.ndarray  # [rows, D] average of the draws (the next M-step's table)
     draws: list[np.ndarray]  # the first ``keep`` draws, each [rows, D]
-    chain_means: np.ndarray  # [p, n_samples]
+    chain_means: np.ndarray  # [p, chains]
     chain_vars: np.ndarray
 
 
@@ -197,8 +197,11 @@ def e_step(
     *,
     n_samples: int,
     keep: int = 0,
+    chains: int | None = None,
 ) -> EStep:
     """Average ``n_samples`` conditional draws; keep the first ``keep`` of them.
+
+    ``chains``: how many of the draws (the first ones; default all) enter the chain statistics.
 
     X and M hold only rows with at least one missing entry.
     """
@@ -215,9 +218,10 @@ def e_step(
         total += sample
         if s < keep:  # a single draw must be a valid table: one-hot blocks snapped
             kept.append(encoder.project(sample.copy()))
-        mean, var = chain_statistics(encoder.values(sample)[None], missing_cells)
-        means.append(mean)
-        variances.append(var)
+        if chains is None or s < chains:
+            mean, var = chain_statistics(encoder.values(sample)[None], missing_cells)
+            means.append(mean)
+            variances.append(var)
     return EStep(
         mean=(total / n_samples).astype(np.float32),
         draws=kept,
@@ -275,6 +279,9 @@ def run_em(
     X = start_values(X, M, encoder, settings.init)
     previous = X[rows]  # the last E-step's mean (start values at first)
     n_samples = max(settings.n_samples, keep)
+    # With one draw filling the M-step's table, only the last E-step needs n_samples draws
+    # (for the posterior mean); the others draw one per chain.
+    chains = max(keep, 1) if settings.m_step_fill == "draw" else n_samples
     scale = z_scale(encoder)
     denoiser = None
     draws: list[np.ndarray] = []
@@ -304,8 +311,9 @@ def run_em(
         keep_now = keep if last else 0
         if settings.m_step_fill == "draw":
             keep_now = max(keep_now, 1)
+        count = n_samples if last or settings.m_step_fill == "mean" else chains
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
-                      n_samples=n_samples, keep=keep_now)
+                      n_samples=count, keep=keep_now, chains=chains)
         missing = M[rows]
         change = float(np.abs((step.mean - previous) * scale)[missing].mean()) if missing.any() else 0.0
         previous = step.mean
