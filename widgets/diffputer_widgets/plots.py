@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from diffputer.result import _is_numeric
+
 from .patterns import display_sample, missing_pattern, nullity_correlation, percent_missing
 
 OBSERVED, IMPUTED = "tab:blue", "tab:red"
@@ -151,10 +153,6 @@ def plot_imputations(result, variable) -> Figure:
     ax.legend(fontsize=8)
     fig.suptitle(f"{variable}: {int(where.sum()):,} imputed cells, {result.m} draws", fontsize=10)
     return fig
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
 
 
 def _grid(*samples: np.ndarray, points: int = 200) -> np.ndarray:
