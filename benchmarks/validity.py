@@ -11,8 +11,10 @@ makes 30% of x1 and 30% of g missing at random (logistic in y and x2, so complet
 biased), and fits ``y ~ x1 + x2 + g`` after: complete-case analysis, R mice (m = 5; pmm for
 x1, polyreg for the factor g, mice's defaults), diffputer (m = 5) with proper draws (default)
 and with draws from one fixed model. Per-replication rows are appended to
-``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped); the summary
-table is written to ``benchmarks/results/validity.md``.
+``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped, per replication and
+runner); the summary table is written to ``benchmarks/results/validity.md``. ``--runners`` and
+``--seeds`` split the work across machines: each writes its own raw file, and concatenating the
+files gives the same table as one run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -89,12 +91,12 @@ def mice_pmm(amputed: pd.DataFrame, seed: int) -> list[dict]:
                  time.perf_counter() - started)
 
 
-def diffputer_both(amputed: pd.DataFrame, seed: int) -> list[dict]:
+def diffputer_both(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
     """One EM fit; m = 5 proper draws and m = 5 draws of the final E-step from it."""
     from diffputer import DiffPuter
 
     started = time.perf_counter()
-    model = DiffPuter(random_state=seed, progress=False)
+    model = DiffPuter(random_state=seed, progress=False, device=device)
     df, _, result = model._fit(amputed, keep=5)
     fit_seconds = time.perf_counter() - started
     rows = []
@@ -111,12 +113,33 @@ def diffputer_both(amputed: pd.DataFrame, seed: int) -> list[dict]:
     return rows
 
 
-def replicate(seed: int) -> list[dict]:
+RUNNERS = {"complete-cases": complete_cases, "mice": mice_pmm, "diffputer": diffputer_both}
+RUNNER_OF = {"complete cases": "complete-cases", "mice": "mice",
+             "diffputer (proper)": "diffputer", "diffputer (fixed model)": "diffputer"}
+
+
+def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu") -> list[dict]:
+    """The rows of the given runners on replication ``seed``."""
     import torch
 
     torch.set_num_threads(1)
     _, amputed = simulate(seed)
-    return complete_cases(amputed, seed) + mice_pmm(amputed, seed) + diffputer_both(amputed, seed)
+    rows = []
+    for runner in runners:
+        extra = {"device": device} if runner == "diffputer" else {}
+        rows += RUNNERS[runner](amputed, seed, **extra)
+    return rows
+
+
+def pending(raw_files: list[Path], seeds: range, runners: tuple[str, ...]) -> list[tuple[int, tuple]]:
+    """(seed, runners still to run) for each seed with work left in ``raw_files``."""
+    done = set()
+    for path in raw_files:
+        if path.exists():
+            frame = pd.read_csv(path)
+            done |= set(zip(frame["rep"], frame["method"].map(RUNNER_OF)))
+    todo = [(seed, tuple(r for r in runners if (seed, r) not in done)) for seed in seeds]
+    return [(seed, left) for seed, left in todo if left]
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:
@@ -135,9 +158,10 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         "seconds": grouped["seconds"].mean(),
     })
     table["|bias| / sd"] = table["bias"].abs() / table["sd"]
-    mice_width = table.xs("mice", level="method")["width"]
-    table["width / mice"] = table["width"] / mice_width.reindex(
-        table.index.get_level_values("term")).to_numpy()
+    if "mice" in table.index.get_level_values("method"):
+        mice_width = table.xs("mice", level="method")["width"]
+        table["width / mice"] = table["width"] / mice_width.reindex(
+            table.index.get_level_values("term")).to_numpy()
     order = [m for m in METHODS if m in table.index.get_level_values("method")]
     return table.reindex(order, level="method")
 
@@ -158,18 +182,26 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--raw", type=Path, default=RESULTS / "validity_raw.csv")
+    parser.add_argument("--seeds", type=int, nargs=2, metavar=("FIRST", "STOP"),
+                        help="run replications FIRST..STOP-1 only (default: 0..reps-1)")
+    parser.add_argument("--runners", nargs="+", choices=list(RUNNERS), default=list(RUNNERS))
+    parser.add_argument("--device", default="cpu", help="device of the diffputer fits")
+    parser.add_argument("--raw", type=Path, nargs="+", default=[RESULTS / "validity_raw.csv"],
+                        help="raw files to read; new rows go to the first")
     parser.add_argument("--out", type=Path, default=RESULTS / "validity.md")
     args = parser.parse_args(argv)
-    done = set(pd.read_csv(args.raw)["rep"]) if args.raw.exists() else set()
-    todo = [seed for seed in range(args.reps) if seed not in done]
+    seeds = range(*args.seeds) if args.seeds else range(args.reps)
+    todo = pending(args.raw, seeds, tuple(args.runners))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for rows in pool.map(replicate, todo):
-            frame = pd.DataFrame(rows)
-            frame.to_csv(args.raw, mode="a", header=not args.raw.exists(), index=False)
+        jobs = [pool.submit(replicate, seed, left, args.device) for seed, left in todo]
+        for job in as_completed(jobs):
+            rows = job.result()
+            pd.DataFrame(rows).to_csv(args.raw[0], mode="a", header=not args.raw[0].exists(),
+                                      index=False)
             print(f"rep {rows[0]['rep']} done", flush=True)
-    table = summarise(pd.read_csv(args.raw))
+    raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
+    table = summarise(raw[raw["rep"] < args.reps])
     command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
     text = to_markdown(table, command)
     args.out.write_text(text)

@@ -239,12 +239,16 @@ def z_scale(encoder: TableEncoder) -> np.ndarray:
     return scale
 
 
-def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str) -> np.ndarray:
-    """X with its missing entries at their EM start values (a copy)."""
+def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """X with its missing entries at their EM start values (a copy); drawn when ``rng`` is
+    given (for a stochastic EM), else predicted."""
     if init == "mean" or not M.any():
         return X.copy()
     blocks = [np.arange(cols.start, cols.stop) for _, cols in encoder.blocks()]
-    return encoder.clip(linear_fill(X, M, blocks).astype(np.float32))
+    shares = [np.asarray(codec.shares) if codec.kind == CATEGORICAL else None
+              for codec, _ in encoder.blocks()]
+    return encoder.clip(linear_fill(X, M, blocks, rng=rng, shares=shares).astype(np.float32))
 
 
 @dataclass
@@ -276,7 +280,9 @@ def run_em(
     generator = make_generator(seed, device)
     history = History(variables=encoder.columns)
     rows = np.flatnonzero(M.any(axis=1))
-    X = start_values(X, M, encoder, settings.init)
+    stochastic = settings.m_step_fill == "draw"
+    X = start_values(X, M, encoder, settings.init,
+                     np.random.default_rng(seed) if stochastic else None)
     previous = X[rows]  # the last E-step's mean (start values at first)
     n_samples = max(settings.n_samples, keep)
     # With one draw filling the M-step's table, only the last E-step needs n_samples draws
