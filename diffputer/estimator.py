@@ -62,7 +62,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         EM iterations.
     init : {"mean", "linear"}
         Start values of the missing entries: the observed mean (the paper's), or a few
-        sweeps of ridge regressions on the other columns.
+        sweeps of ridge regressions on the other columns (drawing around their predictions
+        when ``m_step_fill="draw"``).
     m_step_fill : {"mean", "draw"}
         What completes the table each M-step trains on: the E-step's posterior mean (the
         paper's) or one conditional draw (stochastic EM, the fast preset's). Trained on means,
