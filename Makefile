@@ -13,7 +13,7 @@ APT_PACKAGES := r-base-core r-cran-mice r-cran-mitml r-cran-testthat r-cran-nnet
 	r-cran-processx chromium
 R_CHECK := build/r-check
 
-.PHONY: demo test setup setup-dev apt r-check r-tutorial clean
+.PHONY: demo test setup setup-dev apt r-check r-tutorial benchmarks-setup clean
 
 demo: setup
 	$(PY) -m diffputer.demo
@@ -53,10 +53,22 @@ $(VENV)/.dev-installed: $(VENV)/.core-installed pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,r,widgets]"
 	touch $@
 
+# The peers of the accuracy benchmark: miceforest in the project's environment, HyperImpute in
+# its own (its pins conflict with the project's pandas).
+HI_VENV := .venv-hyperimpute
+benchmarks-setup: setup-dev $(HI_VENV)/.installed
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
+
+$(HI_VENV)/.installed: benchmarks/requirements-hyperimpute.txt
+	$(PYTHON) -m venv $(HI_VENV)
+	$(HI_VENV)/bin/pip install -q -r benchmarks/requirements-hyperimpute.txt
+	$(HI_VENV)/bin/pip install -q --no-deps hyperimpute==0.1.17
+	touch $@
+
 # System packages for the R-facing tests, installed only when missing (before rpy2 builds).
 apt:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); }
 
 clean:
-	rm -rf $(VENV) out build .pytest_cache .hypothesis
+	rm -rf $(VENV) $(HI_VENV) out build .pytest_cache .hypothesis

@@ -1,16 +1,21 @@
 """Imputation accuracy on real tables with simulated missing values, every method on the same masks.
 
-    python -m benchmarks.accuracy --datasets california letter --mechanism MCAR --p 0.3 \
-        --seeds 0 --methods mean diffputer --out benchmarks/results/accuracy_mcar.md
+    python -m benchmarks.accuracy --datasets california letter adult --mechanism MCAR --p 0.3 \
+        --seeds 0 --out benchmarks/results/accuracy_mcar.md
 
 Scores: MAE and RMSE over the masked numeric cells on the z-scored scale (mean and standard
-deviation of the complete column), accuracy over the masked categorical cells; wall time.
+deviation of the complete column), accuracy over the masked categorical cells; wall time and
+peak resident memory. Each (dataset, seed, method) runs in a fresh process, so that its peak
+memory is its own (it includes the interpreter and its imports). Rows are appended to the CSV
+beside ``--out`` as they finish, and a rerun skips the rows already there.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import resource
 import time
 from pathlib import Path
 
@@ -20,7 +25,7 @@ import pandas as pd
 from diffputer import missing_mask
 
 from . import data
-from .methods import METHODS
+from .methods import METHODS, PEERS
 
 
 def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
@@ -42,38 +47,97 @@ def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
             "accuracy": float(np.mean(hits))}
 
 
-def run(datasets, mechanism, p, seeds, methods, device="cpu") -> pd.DataFrame:
-    rows = []
-    for name in datasets:
-        truth = data.load(name)
-        for seed in seeds:
-            mask = missing_mask(truth, p, mechanism, seed=seed)
-            amputed = truth.mask(mask)
-            for method in methods:
-                started = time.perf_counter()
-                imputed = METHODS[method](amputed, seed, device)
-                seconds = time.perf_counter() - started
-                observed = ~mask
-                assert imputed.notna().all().all(), f"{method} left missing cells"
-                assert (imputed.astype(str).to_numpy()[observed] == amputed.astype(str).to_numpy()[observed]).all()
-                row = {"dataset": name, "seed": seed, "method": method, "device": device,
-                       "seconds": seconds,
-                       **score(truth, imputed, mask)}
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-    return pd.DataFrame(rows)
+def check_imputed(imputed: pd.DataFrame, amputed: pd.DataFrame, method: str) -> None:
+    """A method must fill every cell and leave the observed ones as they were."""
+    if imputed.isna().any().any():
+        raise AssertionError(f"{method} left missing cells")
+    observed = amputed.notna().to_numpy()
+    if not (imputed.astype(str).to_numpy()[observed] == amputed.astype(str).to_numpy()[observed]).all():
+        raise AssertionError(f"{method} changed observed cells")
 
 
-def to_markdown(results: pd.DataFrame, command: str, mechanism: str, p: float) -> str:
-    table = results.groupby(["dataset", "method", "device"])[["mae", "rmse", "accuracy", "seconds"]].mean()
-    if "mean" in results["method"].values:
-        mean_mae = results[results["method"] == "mean"].groupby("dataset")["mae"].mean()
-        table["MAE / mean-imputation MAE"] = table["mae"] / mean_mae.reindex(
-            table.index.get_level_values("dataset")).to_numpy()
-    lines = [f"# Accuracy: {mechanism}, p = {p}", "",
-             f"Seeds: {sorted(results['seed'].unique().tolist())}. Regenerate with:", "",
-             f"    {command}", "", table.round(4).to_markdown(), ""]
+def run_one(name: str, seed: int, method: str, mechanism: str, p: float, device: str) -> dict:
+    """Mask ``name`` with ``seed``, impute it with ``method`` and score it (in this process)."""
+    truth = data.load(name)
+    mask = missing_mask(truth, p, mechanism, seed=seed)
+    amputed = truth.mask(mask)
+    started = time.perf_counter()
+    imputed = METHODS[method](amputed, seed, device)
+    seconds = time.perf_counter() - started
+    check_imputed(imputed, amputed, method)
+    peak_mb = max(resource.getrusage(who).ru_maxrss  # HyperImpute runs in a child process
+                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+    return {"dataset": name, "mechanism": mechanism, "p": p, "seed": seed, "method": method,
+            "device": device, "seconds": seconds, "peak_rss_mb": peak_mb,
+            **score(truth, imputed, mask)}
+
+
+def run_isolated(name, seed, method, mechanism, p, device, timeout) -> dict:
+    """:func:`run_one` in a fresh process; a run past ``timeout`` seconds is stopped and
+    recorded without scores."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        job = pool.apply_async(run_one, (name, seed, method, mechanism, p, device))
+        try:
+            return job.get(timeout)
+        except multiprocessing.TimeoutError:
+            pool.terminate()
+    return {"dataset": name, "mechanism": mechanism, "p": p, "seed": seed, "method": method,
+            "device": device, "seconds": float("inf"), "peak_rss_mb": np.nan,
+            "mae": np.nan, "rmse": np.nan, "accuracy": np.nan}
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean scores per dataset and method, with ratios to the best peer on the same masks."""
+    keys = ["dataset", "method", "device"]
+    table = results.groupby(keys)[["mae", "rmse", "accuracy", "seconds", "peak_rss_mb"]].mean()
+    methods = table.index.get_level_values("method")
+    datasets = table.index.get_level_values("dataset")
+    peers = table[methods.isin(list(PEERS)) & (methods != "mean")]
+    if len(peers):
+        best_mae = peers.groupby(level="dataset")["mae"].min()
+        best_acc = peers.groupby(level="dataset")["accuracy"].max()
+        table["MAE / best peer"] = table["mae"] / best_mae.reindex(datasets).to_numpy()
+        table["accuracy - best peer"] = table["accuracy"] - best_acc.reindex(datasets).to_numpy()
+    return table
+
+
+def to_markdown(results: pd.DataFrame, command: str) -> str:
+    mechanisms = ", ".join(f"{m}, p = {p}" for m, p in
+                           results[["mechanism", "p"]].drop_duplicates().itertuples(index=False))
+    lines = [f"# Accuracy: {mechanisms}", "",
+             f"Seeds: {sorted(results['seed'].unique().tolist())}. Best peer: the best of the "
+             "methods other than mean imputation and diffputer, per dataset. Regenerate with:", "",
+             f"    {command}", "", summarise(results).round(4).to_markdown(), ""]
     return "\n".join(lines)
+
+
+def plot(results: pd.DataFrame, path: Path) -> None:
+    """MAE against wall time, one panel per dataset, one point per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = results.groupby(["dataset", "method"])[["mae", "seconds"]].mean().reset_index()
+    names = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        part = table[table["dataset"] == name]
+        for row in part.itertuples():
+            if not (np.isfinite(row.seconds) and np.isfinite(row.mae)):
+                continue  # stopped at the time limit
+            color = "tab:red" if row.method.startswith("diffputer") else "tab:blue"
+            ax.scatter(row.seconds, row.mae, color=color)
+            ax.annotate(row.method, (row.seconds, row.mae), fontsize=8,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("wall time (s, log scale)")
+        ax.set_ylabel("MAE (z-scale)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None) -> None:
@@ -84,19 +148,40 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--device", default="cpu", help="torch device of the diffputer methods")
-    parser.add_argument("--out", type=Path, default=None, help="markdown file for the table")
+    parser.add_argument("--timeout", type=float, default=3600,
+                        help="seconds one method may take on one table (recorded as inf)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="markdown file for the table (the CSV and PNG go beside it)")
     args = parser.parse_args(argv)
-    results = run(args.datasets, args.mechanism, args.p, args.seeds, args.methods, args.device)
+    raw = args.out.with_suffix(".csv") if args.out else None
+    done = pd.read_csv(raw) if raw and raw.exists() else pd.DataFrame()
+    for name in args.datasets:
+        for seed in args.seeds:
+            for method in args.methods:
+                key = (name, args.mechanism, args.p, seed, method, args.device)
+                if len(done) and (done[["dataset", "mechanism", "p", "seed", "method", "device"]]
+                                  .apply(tuple, axis=1) == key).any():
+                    continue
+                row = run_isolated(name, seed, method, args.mechanism, args.p, args.device,
+                                   args.timeout)
+                print(json.dumps(row), flush=True)
+                if raw:
+                    pd.DataFrame([row]).to_csv(raw, mode="a", header=not raw.exists(), index=False)
+                done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+    chosen = done[done["dataset"].isin(args.datasets) & done["method"].isin(args.methods)
+                  & (done["mechanism"] == args.mechanism) & (done["p"] == args.p)
+                  & done["seed"].isin(args.seeds)]
     command = "python -m benchmarks.accuracy " + " ".join(
         [f"--datasets {' '.join(args.datasets)}", f"--mechanism {args.mechanism}", f"--p {args.p}",
          f"--seeds {' '.join(map(str, args.seeds))}", f"--methods {' '.join(args.methods)}"]
         + ([f"--device {args.device}"] if args.device != "cpu" else [])
+        + ([f"--timeout {args.timeout:g}"] if args.timeout != 3600 else [])
         + ([f"--out {args.out}"] if args.out else []))
-    text = to_markdown(results, command, args.mechanism, args.p)
+    text = to_markdown(chosen, command)
     print(text)
     if args.out:
         args.out.write_text(text)
-        results.to_csv(args.out.with_suffix(".csv"), index=False)
+        plot(chosen, args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":
