@@ -1,0 +1,62 @@
+"""The benchmark's table <-> matrix codings for the scikit-learn peers, and its scoring."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.accuracy import check_imputed, score
+from benchmarks.methods import from_matrix, mean_mode, to_matrix
+
+
+@pytest.fixture
+def table():
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({"x": rng.normal(5, 2, n),
+                       "g": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+                       "h": pd.Categorical(rng.choice(["u", "v"], n))})
+    return df.mask(rng.random(df.shape) < 0.3)
+
+
+@pytest.mark.parametrize("coding, width", [("onehot", 1 + 3 + 2), ("dummies", 1 + 2 + 1),
+                                           ("codes", 3)])
+def test_each_coding_reads_back_the_level_it_wrote(table, coding, width):
+    complete = mean_mode(table, 0)
+    matrix, layout = to_matrix(complete, coding)
+    assert matrix.shape == (len(table), width)
+    np.testing.assert_allclose(np.nanmean(matrix[:, 0]), 0, atol=1e-12)  # z-scored
+    back = from_matrix(matrix, layout, table)
+    pd.testing.assert_frame_equal(back, complete)
+
+
+def test_missing_cells_stay_missing_in_every_column_of_their_block(table):
+    matrix, _ = to_matrix(table, "onehot")
+    assert np.isnan(matrix[table["g"].isna().to_numpy(), 1:4]).all()
+    assert not np.isnan(matrix[table["g"].notna().to_numpy(), 1:4]).any()
+
+
+def test_the_rounded_code_and_the_largest_indicator_pick_the_level(table):
+    matrix, layout = to_matrix(table, "codes")
+    filled = np.where(np.isnan(matrix), 1.4, matrix)  # code 1.4 -> level "b" / "v"
+    back = from_matrix(filled, layout, table)
+    assert (back.loc[table["g"].isna(), "g"] == "b").all()
+    assert (back.loc[table["h"].isna(), "h"] == "v").all()
+    matrix, layout = to_matrix(table, "dummies")
+    filled = np.where(np.isnan(matrix), 0.1, matrix)  # reference level: 1 - 0.2 > 0.1
+    back = from_matrix(filled, layout, table)
+    assert (back.loc[table["g"].isna(), "g"] == "a").all()
+
+
+def test_score_and_checks():
+    truth = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "g": pd.Categorical(list("abab"))})
+    mask = np.array([[True, True], [False, False], [True, False], [False, True]])
+    imputed = truth.copy()
+    imputed.loc[0, "x"] = 1.0
+    imputed.loc[0, "g"] = "b"
+    scores = score(truth, imputed, mask)
+    assert scores["mae"] == pytest.approx(0.5 / truth["x"].std(ddof=0))
+    assert scores["accuracy"] == 0.5
+    with pytest.raises(AssertionError, match="changed observed"):
+        check_imputed(imputed.assign(x=imputed["x"] + 1), truth.mask(mask), "m")
+    with pytest.raises(AssertionError, match="left missing"):
+        check_imputed(truth.mask(mask), truth.mask(mask), "m")
