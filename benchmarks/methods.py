@@ -135,6 +135,22 @@ def missforest(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame
                     "codes")
 
 
+# -- multiple imputers, averaged ------------------------------------------------------------
+
+def average_draws(df: pd.DataFrame, draws: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One table from m imputations (``draws[name]`` is [m, n]): the mean of the draws for a
+    numeric cell, the most frequent level for a category (ties: the first level in order)."""
+    out = df.copy()
+    for name, column_draws in draws.items():
+        missing = df[name].isna().to_numpy()
+        if _is_categorical(df[name]):
+            fill = pd.DataFrame(column_draws.T.astype(str)).mode(axis=1)[0].to_numpy()
+        else:
+            fill = column_draws.astype(float).mean(axis=0)
+        out.loc[missing, name] = fill[missing]
+    return out
+
+
 # -- R mice ------------------------------------------------------------------------------
 
 def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
@@ -156,17 +172,9 @@ def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
             complete(imp, "long")
         }""")(data, seed)
         long = ro.conversion.get_conversion().rpy2py(long)
-    out = df.copy()
-    for name, r_name in zip(df.columns, names):
-        missing = df[name].isna().to_numpy()
-        draws = long[r_name].to_numpy().reshape(5, len(df))  # rows stacked by imputation
-        if _is_categorical(df[name]):
-            stacked = pd.DataFrame(draws.T.astype(str))
-            fill = stacked.mode(axis=1)[0].to_numpy()
-        else:
-            fill = draws.astype(float).mean(axis=0)
-        out.loc[missing, name] = fill[missing]
-    return out
+    # complete(imp, "long") stacks the m tables' rows
+    return average_draws(df, {name: long[r_name].to_numpy().reshape(5, len(df))
+                              for name, r_name in zip(df.columns, names)})
 
 
 # -- miceforest ---------------------------------------------------------------------------
@@ -185,17 +193,9 @@ def miceforest_mean(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.Data
     kernel = mf.ImputationKernel(frame, num_datasets=5, random_state=seed,
                                  mean_match_strategy=strategy)
     kernel.mice(5)
-    out = df.copy()
     tables = [kernel.complete_data(dataset=k) for k in range(5)]
-    for name in df.columns:
-        missing = df[name].isna().to_numpy()
-        draws = np.stack([t[name].to_numpy() for t in tables])
-        if _is_categorical(df[name]):
-            fill = pd.DataFrame(draws.T.astype(str)).mode(axis=1)[0].to_numpy()
-        else:
-            fill = draws.astype(float).mean(axis=0)
-        out.loc[missing, name] = fill[missing]
-    return out
+    return average_draws(df, {name: np.stack([t[name].to_numpy() for t in tables])
+                              for name in df.columns})
 
 
 # -- HyperImpute, in its own environment ---------------------------------------------------

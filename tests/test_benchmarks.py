@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.accuracy import check_imputed, score
-from benchmarks.methods import from_matrix, mean_mode, to_matrix
+from benchmarks.methods import average_draws, from_matrix, mean_mode, to_matrix
 
 
 @pytest.fixture
@@ -60,3 +60,12 @@ def test_score_and_checks():
         check_imputed(imputed.assign(x=imputed["x"] + 1), truth.mask(mask), "m")
     with pytest.raises(AssertionError, match="left missing"):
         check_imputed(truth.mask(mask), truth.mask(mask), "m")
+
+
+def test_average_draws_takes_the_mean_and_the_most_frequent_level():
+    df = pd.DataFrame({"x": [1.0, np.nan], "g": pd.Categorical(["a", None], categories=["a", "b"])})
+    draws = {"x": np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 6.0]]),
+             "g": np.array([["a", "b"], ["a", "a"], ["a", "b"]], dtype=object)}
+    out = average_draws(df, draws)
+    assert out["x"].tolist() == [1.0, 4.0]
+    assert out["g"].tolist() == ["a", "b"]
