@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import resource
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -72,16 +73,30 @@ def run_one(name: str, seed: int, method: str, mechanism: str, p: float, device:
             **score(truth, imputed, mask)}
 
 
+def _child(connection, args) -> None:
+    try:
+        connection.send(("ok", run_one(*args)))
+    except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
+        connection.send(("error", traceback.format_exc()))
+
+
 def run_isolated(name, seed, method, mechanism, p, device, timeout) -> dict:
-    """:func:`run_one` in a fresh process; a run past ``timeout`` seconds is stopped and
-    recorded without scores."""
+    """:func:`run_one` in a fresh (non-daemonic, so free to start its own workers) process; a
+    run past ``timeout`` seconds is stopped and recorded without scores."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(1, maxtasksperchild=1) as pool:
-        job = pool.apply_async(run_one, (name, seed, method, mechanism, p, device))
-        try:
-            return job.get(timeout)
-        except multiprocessing.TimeoutError:
-            pool.terminate()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, (name, seed, method, mechanism, p, device)))
+    process.start()
+    try:
+        if receiver.poll(timeout):
+            status, payload = receiver.recv()
+            if status == "error":
+                raise RuntimeError(f"{method} failed on {name}:\n{payload}")
+            return payload
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
     return {"dataset": name, "mechanism": mechanism, "p": p, "seed": seed, "method": method,
             "device": device, "seconds": float("inf"), "peak_rss_mb": np.nan,
             "mae": np.nan, "rmse": np.nan, "accuracy": np.nan}
