@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -74,6 +76,7 @@ def run_one(name: str, seed: int, method: str, mechanism: str, p: float, device:
 
 
 def _child(connection, args) -> None:
+    os.setsid()  # its own process group, so that a timeout stops its helpers too
     try:
         connection.send(("ok", run_one(*args)))
     except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
@@ -95,7 +98,10 @@ def run_isolated(name, seed, method, mechanism, p, device, timeout) -> dict:
             return payload
     finally:
         if process.is_alive():
-            process.kill()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # stopped before it made its group
+                process.kill()
         process.join()
     return {"dataset": name, "mechanism": mechanism, "p": p, "seed": seed, "method": method,
             "device": device, "seconds": float("inf"), "peak_rss_mb": np.nan,
