@@ -173,10 +173,12 @@ def main(argv=None) -> None:
                         help="seconds one method may take on one table (recorded as inf)")
     parser.add_argument("--out", type=Path, default=None,
                         help="markdown file for the table (the CSV and PNG go beside it)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing; write the table and plot from the rows in the CSV")
     args = parser.parse_args(argv)
     raw = args.out.with_suffix(".csv") if args.out else None
     done = pd.read_csv(raw) if raw and raw.exists() else pd.DataFrame()
-    for name in args.datasets:
+    for name in [] if args.report_only else args.datasets:
         for seed in args.seeds:
             for method in args.methods:
                 key = (name, args.mechanism, args.p, seed, method, args.device)
