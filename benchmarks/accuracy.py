@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -185,8 +186,12 @@ def main(argv=None) -> None:
                 if len(done) and (done[["dataset", "mechanism", "p", "seed", "method", "device"]]
                                   .apply(tuple, axis=1) == key).any():
                     continue
-                row = run_isolated(name, seed, method, args.mechanism, args.p, args.device,
-                                   args.timeout)
+                try:
+                    row = run_isolated(name, seed, method, args.mechanism, args.p, args.device,
+                                       args.timeout)
+                except RuntimeError as err:  # reported; a rerun tries it again
+                    print(err, file=sys.stderr, flush=True)
+                    continue
                 print(json.dumps(row), flush=True)
                 if raw:
                     pd.DataFrame([row]).to_csv(raw, mode="a", header=not raw.exists(), index=False)

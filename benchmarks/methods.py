@@ -155,7 +155,10 @@ def average_draws(df: pd.DataFrame, draws: dict[str, np.ndarray]) -> pd.DataFram
 
 def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
     """R mice, m = 5 (pmm for numeric columns, mice's defaults for factors), averaged:
-    the mean of the 5 draws for numeric cells, the most frequent level for categories."""
+    the mean of the 5 draws for numeric cells, the most frequent level for categories.
+
+    polyreg's network may have up to 20,000 weights (nnet's default of 1,000 stops it on
+    adult, whose factors have up to 41 levels)."""
     from rpy2.robjects import default_converter, pandas2ri
     from rpy2.robjects.conversion import localconverter
 
@@ -168,7 +171,7 @@ def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
     with localconverter(default_converter + pandas2ri.converter):
         data = ro.conversion.get_conversion().py2rpy(frame)
         long = ro.r("""function(d, seed) {
-            imp <- mice(d, m = 5, seed = seed, printFlag = FALSE)
+            imp <- mice(d, m = 5, seed = seed, printFlag = FALSE, nnet.MaxNWts = 20000)
             complete(imp, "long")
         }""")(data, seed)
         long = ro.conversion.get_conversion().rpy2py(long)
