@@ -29,7 +29,7 @@ import pandas as pd
 from diffputer import missing_mask
 
 from . import data
-from .methods import METHODS, PEERS
+from .methods import METHODS, PEERS, is_categorical
 
 
 def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
@@ -39,7 +39,7 @@ def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
         rows = mask[:, j]
         if not rows.any():
             continue
-        if isinstance(truth[name].dtype, pd.CategoricalDtype):
+        if is_categorical(truth[name]):
             hits.append(imputed[name].to_numpy()[rows].astype(str) == truth[name].to_numpy()[rows].astype(str))
         else:
             t = truth[name].to_numpy(dtype=float)

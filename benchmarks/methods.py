@@ -30,7 +30,7 @@ PAPER_BUDGET = {"max_iter": 2, "max_steps": 20_000}
 HYPERIMPUTE_PYTHON = Path(__file__).resolve().parents[1] / ".venv-hyperimpute" / "bin" / "python"
 
 
-def _is_categorical(column: pd.Series) -> bool:
+def is_categorical(column: pd.Series) -> bool:
     return isinstance(column.dtype, pd.CategoricalDtype)
 
 
@@ -39,7 +39,7 @@ def mean_mode(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
     out = df.copy()
     for name in df.columns:
         column = df[name]
-        fill = column.mode().iloc[0] if _is_categorical(column) else column.mean()
+        fill = column.mode().iloc[0] if is_categorical(column) else column.mean()
         out[name] = column.fillna(fill)
     return out
 
@@ -53,7 +53,7 @@ def to_matrix(df: pd.DataFrame, categories: str = "onehot") -> tuple[np.ndarray,
     blocks, layout = [], []
     for name in df.columns:
         column = df[name]
-        if _is_categorical(column):
+        if is_categorical(column):
             levels = list(column.cat.categories)
             codes = column.cat.codes.to_numpy().astype(float)
             codes[codes < 0] = np.nan
@@ -137,16 +137,17 @@ def missforest(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame
 
 # -- multiple imputers, averaged ------------------------------------------------------------
 
-def average_draws(df: pd.DataFrame, draws: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One table from m imputations (``draws[name]`` is [m, n]): the mean of the draws for a
-    numeric cell, the most frequent level for a category (ties: the first level in order)."""
+def average_draws(df: pd.DataFrame, tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table from m completed ``tables``: the mean of the draws for a numeric cell, the
+    most frequent level for a category (ties: the first level in order)."""
     out = df.copy()
-    for name, column_draws in draws.items():
+    for name in df.columns:
         missing = df[name].isna().to_numpy()
-        if _is_categorical(df[name]):
-            fill = pd.DataFrame(column_draws.T.astype(str)).mode(axis=1)[0].to_numpy()
+        draws = np.stack([table[name].to_numpy() for table in tables])
+        if is_categorical(df[name]):
+            fill = pd.DataFrame(draws.T.astype(str)).mode(axis=1)[0].to_numpy()
         else:
-            fill = column_draws.astype(float).mean(axis=0)
+            fill = draws.astype(float).mean(axis=0)
         out.loc[missing, name] = fill[missing]
     return out
 
@@ -176,8 +177,9 @@ def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
         }""")(data, seed)
         long = ro.conversion.get_conversion().rpy2py(long)
     # complete(imp, "long") stacks the m tables' rows
-    return average_draws(df, {name: long[r_name].to_numpy().reshape(5, len(df))
-                              for name, r_name in zip(df.columns, names)})
+    n = len(df)
+    tables = [long[names].iloc[k * n : (k + 1) * n].set_axis(df.columns, axis=1) for k in range(5)]
+    return average_draws(df, tables)
 
 
 # -- miceforest ---------------------------------------------------------------------------
@@ -192,13 +194,11 @@ def miceforest_mean(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.Data
     import miceforest as mf
 
     frame = df.reset_index(drop=True)
-    strategy = {name: "fast" if _is_categorical(df[name]) else "normal" for name in df.columns}
+    strategy = {name: "fast" if is_categorical(df[name]) else "normal" for name in df.columns}
     kernel = mf.ImputationKernel(frame, num_datasets=5, random_state=seed,
                                  mean_match_strategy=strategy)
     kernel.mice(5)
-    tables = [kernel.complete_data(dataset=k) for k in range(5)]
-    return average_draws(df, {name: np.stack([t[name].to_numpy() for t in tables])
-                              for name in df.columns})
+    return average_draws(df, [kernel.complete_data(dataset=k) for k in range(5)])
 
 
 # -- HyperImpute, in its own environment ---------------------------------------------------
@@ -231,9 +231,7 @@ def diffputer_m5(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFra
     """The default preset's multiple imputation, m = 5 proper draws (fit plus draws timed),
     averaged as mice's."""
     result = diffputer.impute(df, m=5, random_state=seed, progress=False, device=device)
-    tables = [result.complete(k) for k in range(1, 6)]
-    return average_draws(df, {name: np.stack([t[name].to_numpy() for t in tables])
-                              for name in df.columns})
+    return average_draws(df, result.complete("all"))
 
 
 def diffputer_paper(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:

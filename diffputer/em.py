@@ -287,7 +287,7 @@ def run_em(
     n_samples = max(settings.n_samples, keep)
     # With one draw filling the M-step's table, only the last E-step needs n_samples draws
     # (for the posterior mean); the others draw one per chain.
-    chains = max(keep, 1) if settings.m_step_fill == "draw" else n_samples
+    chains = max(keep, 1) if stochastic else n_samples
     scale = z_scale(encoder)
     denoiser = None
     draws: list[np.ndarray] = []
@@ -315,9 +315,9 @@ def run_em(
             ) from None
         last = iteration == n_iter - 1
         keep_now = keep if last else 0
-        if settings.m_step_fill == "draw":
+        if stochastic:
             keep_now = max(keep_now, 1)
-        count = n_samples if last or settings.m_step_fill == "mean" else chains
+        count = n_samples if last or not stochastic else chains
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                       n_samples=count, keep=keep_now, chains=chains)
         missing = M[rows]

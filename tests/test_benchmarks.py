@@ -64,8 +64,8 @@ def test_score_and_checks():
 
 def test_average_draws_takes_the_mean_and_the_most_frequent_level():
     df = pd.DataFrame({"x": [1.0, np.nan], "g": pd.Categorical(["a", None], categories=["a", "b"])})
-    draws = {"x": np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 6.0]]),
-             "g": np.array([["a", "b"], ["a", "a"], ["a", "b"]], dtype=object)}
-    out = average_draws(df, draws)
+    tables = [pd.DataFrame({"x": [1.0, x], "g": ["a", g]}) for x, g in ((2.0, "b"), (4.0, "a"),
+                                                                          (6.0, "b"))]
+    out = average_draws(df, tables)
     assert out["x"].tolist() == [1.0, 4.0]
     assert out["g"].tolist() == ["a", "b"]
