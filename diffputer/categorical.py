@@ -16,13 +16,35 @@ estimated with stratified log-uniform sigma, antithetic noise, and the same (sig
 for every level, so the Monte Carlo noise largely cancels in the differences between levels
 (with an exact mixture denoiser and 64 draws, the posterior's standard error falls from 0.21
 with plain draws to 0.05).
+
+A learned denoiser's ELBO is a biased score: its errors differ between levels, most of all at
+small sigma, where they are weighted by sigma^-2. So the scores are calibrated, per model and
+categorical column, on rows where the level is observed: a temperature and per-level offsets
+fitted by (lightly regularised) maximum likelihood of the observed levels, as a classifier's
+scores are calibrated (vector scaling). In the validity simulation the ELBO under-drew one
+level by about 0.04 of the rows; the offsets fitted on observed rows halve that.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
+
+# Observed rows per column that the calibration is fitted on (a random subset of them).
+CALIBRATION_ROWS = 1024
+# Fewer observed rows than this, or a single observed level: the scores are used as they are.
+MIN_CALIBRATION_ROWS = 20
+
+
+class CategoryBlock(NamedTuple):
+    """A categorical column's encoded columns, level shares and score calibration."""
+
+    cols: slice
+    shares: tuple
+    temperature: float = 1.0
+    offsets: torch.Tensor | None = None  # per level, added to the scaled scores
 
 
 def row_losses(denoiser, rows: torch.Tensor, log_sigma_range: tuple[float, float],
@@ -49,28 +71,85 @@ def row_losses(denoiser, rows: torch.Tensor, log_sigma_range: tuple[float, float
     return total * (hi - lo) / (2 * pairs)
 
 
+def encoded_levels(block: CategoryBlock, like: torch.Tensor) -> torch.Tensor:
+    """[levels, levels]: row k is level k's encoding (one-hot minus the shares)."""
+    width = block.cols.stop - block.cols.start
+    return torch.eye(width, dtype=like.dtype, device=like.device) - torch.as_tensor(
+        block.shares, dtype=like.dtype, device=like.device)
+
+
+def level_scores(denoiser, x: torch.Tensor, block: CategoryBlock, sigma_range: tuple[float, float],
+                 n_draws: int, generator: torch.Generator) -> torch.Tensor:
+    """[n, levels]: minus the ELBO of each row of x completed with each level of ``block``."""
+    levels = encoded_levels(block, x)
+    candidates = x.unsqueeze(0).repeat(len(levels), 1, 1)
+    candidates[:, :, block.cols] = levels[:, None, :]
+    log_range = (math.log(sigma_range[0]), math.log(sigma_range[1]))
+    return -row_losses(denoiser, candidates, log_range, n_draws, generator).T
+
+
+def fit_calibration(scores: torch.Tensor, labels: torch.Tensor,
+                    prior_sd: float = 0.5) -> tuple[float, torch.Tensor]:
+    """(temperature, offsets) maximising the likelihood of ``labels`` under
+    softmax(temperature x scores + offsets), with N(0, prior_sd^2) priors on log temperature
+    and on the offsets (the first offset is 0), so that few rows barely move them."""
+    scores = scores.double().detach()
+    log_t = scores.new_zeros(1, requires_grad=True)
+    free = scores.new_zeros(scores.shape[1] - 1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t, free], max_iter=100, line_search_fn="strong_wolfe")
+
+    def objective():
+        optimizer.zero_grad()
+        offsets = torch.cat([free.new_zeros(1), free])
+        logits = torch.exp(log_t) * scores + offsets
+        nll = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
+        loss = nll + 0.5 * (log_t.square().sum() + free.square().sum()) / prior_sd**2
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+    offsets = torch.cat([free.new_zeros(1), free]).detach()
+    return float(torch.exp(log_t.detach())), offsets
+
+
+@torch.no_grad()
+def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryBlock,
+              sigma_range: tuple[float, float], n_draws: int,
+              generator: torch.Generator) -> CategoryBlock:
+    """``block`` with the calibration fitted on (up to CALIBRATION_ROWS) rows of x where its
+    level is observed; unchanged when too few rows or a single level are observed."""
+    rows = torch.nonzero(~missing[:, block.cols.start], as_tuple=True)[0]
+    if len(rows) > CALIBRATION_ROWS:
+        pick = torch.randperm(len(rows), generator=generator, device=rows.device)
+        rows = rows[pick[:CALIBRATION_ROWS]]
+    labels = torch.argmax(x[rows][:, block.cols], dim=1)  # 1 - share beats every -share
+    if len(rows) < MIN_CALIBRATION_ROWS or len(torch.unique(labels)) < 2:
+        return block
+    scores = level_scores(denoiser, x[rows], block, sigma_range, n_draws, generator)
+    temperature, offsets = fit_calibration(scores, labels)
+    return block._replace(temperature=temperature, offsets=offsets.to(x.device, x.dtype))
+
+
 @torch.no_grad()
 def resample_categories(denoiser, x: torch.Tensor, missing: torch.Tensor, blocks,
                         sigma_min: float, sigma_max: float, n_draws: int,
                         generator: torch.Generator) -> torch.Tensor:
     """``x`` with every missing one-hot block redrawn from its posterior given the row.
 
-    ``blocks``: (slice of encoded columns, level shares) for each categorical column; an
-    encoded block is the one-hot minus the shares. Blocks are visited in turn (one Gibbs sweep).
+    ``blocks``: a :class:`CategoryBlock` for each categorical column (an encoded block is the
+    one-hot minus the shares), its calibration applied to the scores. Blocks are visited in
+    turn (one Gibbs sweep).
     """
     x = x.clone()
-    log_range = (math.log(sigma_min), math.log(sigma_max))
-    for cols, shares in blocks:
-        rows = torch.nonzero(missing[:, cols.start], as_tuple=True)[0]
+    for block in blocks:
+        rows = torch.nonzero(missing[:, block.cols.start], as_tuple=True)[0]
         if len(rows) == 0:
             continue
-        width = cols.stop - cols.start
-        levels = torch.eye(width, dtype=x.dtype, device=x.device) - torch.as_tensor(
-            shares, dtype=x.dtype, device=x.device)
-        candidates = x[rows].unsqueeze(0).repeat(width, 1, 1)
-        candidates[:, :, cols] = levels[:, None, :]
-        losses = row_losses(denoiser, candidates, log_range, n_draws, generator)
-        probabilities = torch.softmax(-losses.T, dim=1)
-        chosen = torch.multinomial(probabilities, 1, generator=generator).flatten()
-        x[rows, cols] = levels[chosen]
+        scores = block.temperature * level_scores(denoiser, x[rows], block, (sigma_min, sigma_max),
+                                                  n_draws, generator)
+        if block.offsets is not None:
+            scores = scores + block.offsets
+        chosen = torch.multinomial(torch.softmax(scores, dim=1), 1, generator=generator).flatten()
+        x[rows, block.cols] = encoded_levels(block, x)[chosen]
     return x

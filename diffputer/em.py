@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .diffusion import Preconditioned, edm_loss, karras_sigmas
-from .categorical import resample_categories
+from .categorical import CategoryBlock, calibrate, resample_categories
 from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics
 from .initial import linear_fill
@@ -104,9 +104,24 @@ def train_denoiser(
     return losses
 
 
-def categorical_blocks(encoder: TableEncoder) -> list:
-    """(encoded columns, level shares) of every categorical column."""
-    return [(cols, codec.shares) for codec, cols in encoder.blocks() if codec.kind == CATEGORICAL]
+def categorical_blocks(encoder: TableEncoder) -> list[CategoryBlock]:
+    """The (uncalibrated) :class:`CategoryBlock` of every categorical column."""
+    return [CategoryBlock(cols, tuple(codec.shares))
+            for codec, cols in encoder.blocks() if codec.kind == CATEGORICAL]
+
+
+def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
+                      encoder: TableEncoder, settings: Settings,
+                      generator: torch.Generator) -> list[CategoryBlock]:
+    """The categorical blocks with the denoiser's scores calibrated on X's observed levels
+    (see ``categorical.py``); uncalibrated when categories are not redrawn."""
+    blocks = categorical_blocks(encoder)
+    if not settings.category_draws or not blocks:
+        return blocks
+    device = module_device(denoiser)
+    X_t, M_t = torch.as_tensor(X, device=device), torch.as_tensor(M, device=device)
+    return [calibrate(denoiser, X_t, M_t, block, (settings.sigma_min, settings.sigma_max),
+                      settings.category_draws, generator) for block in blocks]
 
 
 def draw(
@@ -120,7 +135,7 @@ def draw(
     """One conditional draw of the missing entries of X, in row batches.
 
     With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
-    (see :func:`categorical_blocks`) are then redrawn from their posterior given the row.
+    (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row.
     """
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
@@ -159,13 +174,13 @@ def proper_draws(
     M_rows = torch.as_tensor(M[rows], device=device)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps,
                      lr=settings.proper_lr)
-    categories = categorical_blocks(encoder)
     draws = []
     for table in tables:
         X_all = torch.as_tensor(table, device=device)
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
+        categories = calibrated_blocks(tuned, table, M, encoder, settings, generator)
         sample = draw(tuned, X_all[rows], M_rows, settings, generator, categories).cpu().numpy()
         draws.append(with_rows(table, rows, encoder.project(sample)))
     return draws
@@ -198,10 +213,12 @@ def e_step(
     n_samples: int,
     keep: int = 0,
     chains: int | None = None,
+    categories: list[CategoryBlock] | None = None,
 ) -> EStep:
     """Average ``n_samples`` conditional draws; keep the first ``keep`` of them.
 
     ``chains``: how many of the draws (the first ones; default all) enter the chain statistics.
+    ``categories``: the calibrated blocks of :func:`calibrated_blocks` (default uncalibrated).
 
     X and M hold only rows with at least one missing entry.
     """
@@ -210,7 +227,8 @@ def e_step(
     M_t = torch.as_tensor(M, device=device)
     missing_cells = M[:, encoder.offsets[:-1]]
     total = np.zeros_like(X, dtype=np.float64)
-    categories = categorical_blocks(encoder)
+    if categories is None:
+        categories = categorical_blocks(encoder)
     kept, means, variances = [], [], []
     for s in range(n_samples):
         sample = draw(denoiser, X_t, M_t, settings, generator, categories)
@@ -318,8 +336,9 @@ def run_em(
         if stochastic:
             keep_now = max(keep_now, 1)
         count = n_samples if last or not stochastic else chains
+        categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator)
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
-                      n_samples=count, keep=keep_now, chains=chains)
+                      n_samples=count, keep=keep_now, chains=chains, categories=categories)
         missing = M[rows]
         change = float(np.abs((step.mean - previous) * scale)[missing].mean()) if missing.any() else 0.0
         previous = step.mean

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
-from .em import e_step, m_step_tables, make_generator, proper_draws, run_em, with_rows
+from .em import calibrated_blocks, e_step, m_step_tables, make_generator, proper_draws, run_em, with_rows
 from .encoding import TableEncoder
 from .history import History
 from .result import MultipleImputation
@@ -214,8 +214,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def _draws(self, X_enc, M, n_samples: int, keep: int, stream: int):
         generator = make_generator(_seed(self.random_state, stream), self.device_)
         rows = np.flatnonzero(M.any(axis=1))
+        categories = calibrated_blocks(self.denoiser_, X_enc, M, self.encoder_, self.settings_,
+                                       generator)
         step = e_step(self.denoiser_, X_enc[rows], M[rows], self.encoder_, self.settings_,
-                      generator, n_samples=n_samples, keep=keep)
+                      generator, n_samples=n_samples, keep=keep, categories=categories)
         return rows, step
 
     def transform(self, X):

@@ -3,15 +3,21 @@
 import numpy as np
 import torch
 
-from diffputer.categorical import resample_categories
+from diffputer.categorical import CategoryBlock, calibrate, fit_calibration, resample_categories
 
 SHARES = np.array([0.3, 0.7])
 MEANS = np.array([-0.4, 0.4])  # mean of the numeric entry for each level
 SPREAD = 0.3                   # its standard deviation within a level
+BLOCK = CategoryBlock(slice(1, 3), tuple(SHARES))
 
 
 class MixtureDenoiser(torch.nn.Module):
-    """The exact E[x0 | x0 + sigma eps] for rows [number, one-hot - shares] of a 2-level mixture."""
+    """The exact E[x0 | x0 + sigma eps] for rows [number, one-hot - shares] of a 2-level mixture
+    whose level weights are ``weights`` (the data's are SHARES)."""
+
+    def __init__(self, weights=SHARES):
+        super().__init__()
+        self.weights = np.asarray(weights)
 
     def forward(self, x, sigma):
         s2 = sigma.double()[:, None] ** 2
@@ -21,28 +27,82 @@ class MixtureDenoiser(torch.nn.Module):
         log_w = []
         for k in range(2):
             var = variances + s2
-            log_w.append(np.log(SHARES[k]) - 0.5 * (((x - centres[k]) ** 2) / var + torch.log(var)).sum(1))
+            log_w.append(np.log(self.weights[k])
+                         - 0.5 * (((x - centres[k]) ** 2) / var + torch.log(var)).sum(1))
         weights = torch.softmax(torch.stack(log_w, 1), dim=1)
         means = torch.stack([centres[k] + variances / (variances + s2) * (x - centres[k])
                              for k in range(2)], 1)
         return (weights[:, :, None] * means).sum(1).float()
 
 
-def test_missing_categories_follow_the_exact_posterior():
-    numbers = torch.tensor([-0.6, -0.2, 0.0, 0.2, 0.6]).repeat(400)
+def exact_posterior(numbers: np.ndarray) -> np.ndarray:
+    """P(level 1 | number) under the data's mixture."""
+    likelihood = np.exp(-0.5 * ((numbers[:, None] - MEANS) / SPREAD) ** 2) * SHARES
+    return likelihood[:, 1] / likelihood.sum(axis=1)
+
+
+def rows_with_missing_level(numbers: torch.Tensor):
     x = torch.stack([numbers, torch.zeros_like(numbers), torch.zeros_like(numbers)], 1)
     missing = torch.zeros_like(x, dtype=torch.bool)
     missing[:, 1:] = True
+    return x, missing
+
+
+def drawn_share(out: torch.Tensor, n_values: int) -> np.ndarray:
+    level = out[:, 1:].argmax(1).numpy().reshape(-1, n_values)
+    return (level == 1).mean(axis=0)
+
+
+def test_missing_categories_follow_the_exact_posterior():
+    numbers = torch.tensor([-0.6, -0.2, 0.0, 0.2, 0.6]).repeat(400)
+    x, missing = rows_with_missing_level(numbers)
     g = torch.Generator().manual_seed(0)
-    out = resample_categories(MixtureDenoiser(), x, missing, [(slice(1, 3), SHARES)],
-                              0.002, 10.0, 64, g)
+    out = resample_categories(MixtureDenoiser(), x, missing, [BLOCK], 0.002, 10.0, 64, g)
     assert torch.equal(out[:, 0], x[:, 0])  # observed entries untouched
-    level = out[:, 1:].argmax(1).numpy().reshape(400, 5)
-    drawn = (level == 1).mean(axis=0)
-    likelihood = np.exp(-0.5 * ((numbers[:5].numpy()[:, None] - MEANS) / SPREAD) ** 2) * SHARES
-    exact = likelihood[:, 1] / likelihood.sum(axis=1)
-    np.testing.assert_allclose(drawn, exact, atol=0.06)
-    np.testing.assert_allclose(out[:, 1:].numpy() + SHARES, np.eye(2)[level.ravel()], atol=1e-6)
+    np.testing.assert_allclose(drawn_share(out, 5), exact_posterior(numbers[:5].numpy()), atol=0.06)
+    level = out[:, 1:].argmax(1).numpy()
+    np.testing.assert_allclose(out[:, 1:].numpy() + SHARES, np.eye(2)[level], atol=1e-6)
+
+
+def test_fit_calibration_recovers_temperature_and_offsets():
+    g = torch.Generator().manual_seed(1)
+    scores = 2 * torch.randn(20_000, 3, generator=g, dtype=torch.float64)
+    temperature, offsets = 0.6, torch.tensor([0.0, 0.8, -0.5], dtype=torch.float64)
+    labels = torch.multinomial(torch.softmax(temperature * scores + offsets, 1), 1, generator=g)
+    fitted_t, fitted_offsets = fit_calibration(scores, labels.flatten())
+    assert abs(fitted_t - temperature) < 0.05
+    np.testing.assert_allclose(fitted_offsets.numpy(), offsets.numpy(), atol=0.08)
+
+
+def test_calibration_on_observed_rows_corrects_a_biased_model():
+    """A model that believes the levels are equally likely under-draws level 1 (share 0.7);
+    calibrated on rows whose level is observed, its draws follow the data's posterior again."""
+    biased, g = MixtureDenoiser(weights=[0.5, 0.5]), torch.Generator().manual_seed(2)
+    rng = np.random.default_rng(2)
+    level = (rng.random(1000) < SHARES[1]).astype(int)
+    observed = np.column_stack([MEANS[level] + SPREAD * rng.normal(size=1000),
+                                np.eye(2)[level] - SHARES])
+    values = torch.tensor([-0.2, 0.0, 0.2]).repeat(400)
+    x_missing, m_missing = rows_with_missing_level(values)
+    x = torch.cat([torch.as_tensor(observed, dtype=torch.float32), x_missing])
+    missing = torch.cat([torch.zeros(1000, 3, dtype=torch.bool), m_missing])
+    exact = exact_posterior(values[:3].numpy())
+
+    plain = resample_categories(biased, x_missing, m_missing, [BLOCK], 0.002, 10.0, 64, g)
+    shortfall = exact - drawn_share(plain, 3)  # the bias the calibration must remove
+    assert (shortfall > 0).all() and shortfall.mean() > 0.08
+    block = calibrate(biased, x, missing, BLOCK, (0.002, 10.0), 64, g)
+    assert block.offsets[1] - block.offsets[0] > 0.4  # about log(0.7 / 0.3) = 0.85
+    out = resample_categories(biased, x_missing, m_missing, [block], 0.002, 10.0, 64, g)
+    error = np.abs(drawn_share(out, 3) - exact)
+    # The offset fitted on 1,000 rows has a standard error of about 0.15.
+    assert error.mean() < 0.5 * shortfall.mean() and error.max() < 0.12
+
+
+def test_calibration_needs_observed_rows_of_two_levels():
+    x, missing = rows_with_missing_level(torch.zeros(50))
+    g = torch.Generator().manual_seed(3)
+    assert calibrate(MixtureDenoiser(), x, missing, BLOCK, (0.002, 10.0), 8, g) == BLOCK
 
 
 def test_estimator_with_category_draws_keeps_observed_cells_and_levels(mixed_df, tiny):

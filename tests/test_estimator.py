@@ -175,9 +175,10 @@ def test_m_step_trains_on_the_chosen_completion(mixed_df, tiny, fill, monkeypatc
     _, M = model.encoder_.encode(mixed_df)
     second = tables[1]  # completed by the first E-step
     vertices = []
-    for cols, shares in em.categorical_blocks(model.encoder_):
-        one_hot = second[M[:, cols.start]][:, cols] + shares
-        vertices.append(np.allclose(np.sort(one_hot, axis=1), np.eye(len(shares))[-1], atol=1e-6))
+    for block in em.categorical_blocks(model.encoder_):
+        one_hot = second[M[:, block.cols.start]][:, block.cols] + block.shares
+        vertices.append(np.allclose(np.sort(one_hot, axis=1), np.eye(len(block.shares))[-1],
+                                    atol=1e-6))
     # One draw completes a table with a level in every cell; an average of draws does not.
     assert all(vertices) == (fill == "draw")
     # Either way fit_transform answers with the posterior mean and keeps the observed cells.
