@@ -78,8 +78,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     category_draws :
         If > 0, each missing categorical cell is finally redrawn from its posterior given
         the rest of the row, p(level | row) from the model's ELBO estimated with this many
-        noise draws; the injection sampler alone makes categories depend too little on
-        the row. 0 turns it off (the paper preset).
+        noise draws (fewer for columns of more than 12 levels, so that a cell costs at most
+        768 network evaluations), calibrated on the rows where the level is observed; the
+        injection sampler alone makes categories depend too little on the row. 0 turns it
+        off (the paper preset).
     proper, proper_steps, proper_lr :
         Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
         of m > 1 draws comes from the model fine-tuned for ``proper_steps`` at learning rate

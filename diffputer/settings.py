@@ -46,7 +46,8 @@ class Settings:
     corrector_steps: int = 0
     corrector_sigma: float = 0.05
     # Missing categories redrawn from their posterior, the ELBO estimated with this many
-    # noise draws (0 = off, the paper's sampler); see ``categorical.py``.
+    # noise draws (0 = off, the paper's sampler; columns of more than 12 levels get fewer,
+    # at most 768 network evaluations per cell); see ``categorical.py``.
     category_draws: int = 0
     sample_batch_size: int = 8192
     # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model

@@ -117,3 +117,11 @@ def test_estimator_with_category_draws_keeps_observed_cells_and_levels(mixed_df,
             kept = observed[column]
             assert (completed.loc[kept, column] == mixed_df.loc[kept, column]).all()
         assert list(completed["colour"].cat.categories) == ["red", "green", "blue", "unused"]
+
+
+def test_many_levels_get_fewer_noise_draws():
+    from diffputer.categorical import EVALS_PER_CELL, MIN_DRAWS, draws_per_level
+
+    assert draws_per_level(3, 64) == 64
+    assert draws_per_level(26, 64) * 26 <= EVALS_PER_CELL
+    assert draws_per_level(10_000, 64) == MIN_DRAWS
