@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
-from .em import calibrated_blocks, e_step, m_step_tables, make_generator, proper_draws, run_em, with_rows
+from .em import (calibrated_blocks, e_step, m_step_tables, make_generator, proper_draws, run_em,
+                 with_rows)
 from .encoding import TableEncoder
 from .history import History
 from .result import MultipleImputation
