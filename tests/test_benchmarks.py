@@ -69,3 +69,16 @@ def test_average_draws_takes_the_mean_and_the_most_frequent_level():
     out = average_draws(df, tables)
     assert out["x"].tolist() == [1.0, 4.0]
     assert out["g"].tolist() == ["a", "b"]
+
+
+def test_scaling_table_is_mixed_and_its_costs_are_measured():
+    from benchmarks.scaling import measure, synthetic
+
+    df = synthetic(500)
+    kinds = df.dtypes.map(lambda t: isinstance(t, pd.CategoricalDtype))
+    assert df.shape == (500, 20) and kinds.sum() == 6 and not df.isna().any().any()
+    assert {len(df[c].cat.categories) for c in df.columns[kinds]} == {3, 4, 5}
+    # the numeric columns share latent factors: a table worth imputing
+    assert np.abs(np.corrcoef(df.loc[:, ~kinds].to_numpy().T)[np.triu_indices(14, 1)]).mean() > 0.2
+    costs = measure(1500)
+    assert costs["steps_per_epoch"] == 2 and costs["epoch_s"] > 0 and costs["draw_per_1k_rows_s"] > 0
