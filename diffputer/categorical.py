@@ -134,10 +134,11 @@ def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryB
     if len(rows) > CALIBRATION_ROWS:
         pick = torch.randperm(len(rows), generator=generator, device=rows.device)
         rows = rows[pick[:CALIBRATION_ROWS]]
-    labels = torch.argmax(x[rows][:, block.cols], dim=1)  # 1 - share beats every -share
+    observed = x[rows]
+    labels = torch.argmax(observed[:, block.cols], dim=1)  # 1 - share beats every -share
     if len(rows) < MIN_CALIBRATION_ROWS or len(torch.unique(labels)) < 2:
         return block
-    scores = level_scores(denoiser, x[rows], block, sigma_range, n_draws, generator)
+    scores = level_scores(denoiser, observed, block, sigma_range, n_draws, generator)
     temperature, offsets = fit_calibration(scores, labels)
     return block._replace(temperature=temperature, offsets=offsets.to(x.device, x.dtype))
 

@@ -72,10 +72,11 @@ def test_average_draws_takes_the_mean_and_the_most_frequent_level():
 
 
 def test_scaling_table_is_mixed_and_its_costs_are_measured():
+    from benchmarks.methods import is_categorical
     from benchmarks.scaling import measure, synthetic
 
     df = synthetic(500)
-    kinds = df.dtypes.map(lambda t: isinstance(t, pd.CategoricalDtype))
+    kinds = pd.Series([is_categorical(df[c]) for c in df.columns], index=df.columns)
     assert df.shape == (500, 20) and kinds.sum() == 6 and not df.isna().any().any()
     assert {len(df[c].cat.categories) for c in df.columns[kinds]} == {3, 4, 5}
     # the numeric columns share latent factors: a table worth imputing

@@ -103,6 +103,9 @@ def test_calibration_needs_observed_rows_of_two_levels():
     x, missing = rows_with_missing_level(torch.zeros(50))
     g = torch.Generator().manual_seed(3)
     assert calibrate(MixtureDenoiser(), x, missing, BLOCK, (0.002, 10.0), 8, g) == BLOCK
+    one_level = torch.tensor([[0.4, *(np.eye(2)[1] - SHARES)]], dtype=torch.float32).repeat(50, 1)
+    observed = torch.zeros_like(one_level, dtype=torch.bool)
+    assert calibrate(MixtureDenoiser(), one_level, observed, BLOCK, (0.002, 10.0), 8, g) == BLOCK
 
 
 def test_estimator_with_category_draws_keeps_observed_cells_and_levels(mixed_df, tiny):
