@@ -36,12 +36,12 @@ def heun_step(denoiser, x, sigma_cur, sigma_next, churn, generator):
     sigma_hat = sigma_cur * (1 + gamma)
     x_hat = x + math.sqrt(sigma_hat**2 - sigma_cur**2) * _randn_like(x, generator)
     # Euler step.
-    sigma = x.new_full((x.shape[0],), sigma_hat)
+    sigma = x.new_full((1,), sigma_hat)  # one level for the batch: broadcast
     d_cur = to_d(x_hat, denoiser(x_hat, sigma), sigma_hat)
     x_next = x_hat + (sigma_next - sigma_hat) * d_cur
     # Apply 2nd order correction.
     if sigma_next > 0:
-        sigma = x.new_full((x.shape[0],), sigma_next)
+        sigma = x.new_full((1,), sigma_next)
         d_next = to_d(x_next, denoiser(x_next, sigma), sigma_next)
         x_next = x_hat + (sigma_next - sigma_hat) * (d_cur + d_next) / 2
     return x_next
@@ -54,7 +54,7 @@ def langevin_correct(denoiser, x, x_obs, missing, sigma, steps, generator):
     x <- D(x; sigma) + sqrt(2) sigma eps. The chain targets the table noised at ``sigma``
     given the observed entries exactly; the final D(x; sigma) is the Euler step to 0.
     """
-    level = x.new_full((x.shape[0],), sigma)
+    level = x.new_full((1,), sigma)
     for _ in range(steps):
         moved = denoiser(x, level) + math.sqrt(2) * sigma * _randn_like(x, generator)
         x = torch.where(missing, moved, x_obs)
