@@ -186,6 +186,11 @@ def proper_draws(
     return draws
 
 
+def needs_posterior_mean(settings: Settings, m: int) -> bool:
+    """Whether m proper draws fine-tune on the posterior mean (else on single draws)."""
+    return settings.proper and m > 1 and settings.m_step_fill == "mean"
+
+
 def m_step_tables(mean_table: np.ndarray, draw_tables: list[np.ndarray], m: int,
                   settings: Settings) -> list[np.ndarray]:
     """The m tables that proper draws fine-tune on: completed as the M-step's tables are."""
@@ -287,10 +292,14 @@ def run_em(
     seed: int,
     device: torch.device,
     keep: int = 0,
+    last_samples: int | None = None,
     callback=None,
     progress=None,
 ) -> EMResult:
     """DiffPuter's EM loop on an encoded table (missing entries of X at their initial value).
+
+    The last E-step averages ``last_samples`` draws (default ``max(n_samples, keep)``) and
+    keeps the first ``keep``; fewer than ``n_samples`` when only the draws are wanted.
 
     ``progress`` is an object with ``iteration(k)``, ``epoch(loss)`` and ``close()`` (a tqdm
     wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
@@ -303,6 +312,7 @@ def run_em(
                      np.random.default_rng(seed) if stochastic else None)
     previous = X[rows]  # the last E-step's mean (start values at first)
     n_samples = max(settings.n_samples, keep)
+    last_samples = n_samples if last_samples is None else max(last_samples, keep, 1)
     # With one draw filling the M-step's table, only the last E-step needs n_samples draws
     # (for the posterior mean); the others draw one per chain.
     chains = max(keep, 1) if stochastic else n_samples
@@ -335,7 +345,7 @@ def run_em(
         keep_now = keep if last else 0
         if stochastic:
             keep_now = max(keep_now, 1)
-        count = n_samples if last or not stochastic else chains
+        count = last_samples if last else n_samples if not stochastic else chains
         categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator)
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                       n_samples=count, keep=keep_now, chains=chains, categories=categories)

@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
-from .em import (calibrated_blocks, e_step, m_step_tables, make_generator, proper_draws, run_em,
-                 with_rows)
+from .em import (calibrated_blocks, e_step, m_step_tables, make_generator,
+                 needs_posterior_mean, proper_draws, run_em, with_rows)
 from .encoding import TableEncoder
 from .history import History
 from .result import MultipleImputation
@@ -166,7 +166,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def _settings(self):
         return resolve(self.preset, **{name: getattr(self, name) for name in SETTING_NAMES})
 
-    def _fit(self, X, keep: int = 0):
+    def _fit(self, X, keep: int = 0, mean: bool = True):
+        """EM on X; ``mean=False``: the caller wants only the ``keep`` draws (see ``impute``)."""
         settings = self._settings()
         device = resolve_device(self.device)
         seed = _seed(self.random_state, _SEED_FIT)
@@ -180,8 +181,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         if not M.any():
             warnings.warn("X has no missing values; nothing to impute.", UserWarning, stacklevel=3)
         progress = ProgressBars.for_fit(settings, len(df), M.any()) if self.progress else None
+        wanted = mean or needs_posterior_mean(settings, keep)
         result = run_em(X_enc, M, encoder, settings, seed=seed, device=device, keep=keep,
-                        callback=self.callback, progress=progress)
+                        last_samples=None if wanted else keep, callback=self.callback,
+                        progress=progress)
         self.settings_ = settings
         self.encoder_ = encoder
         self.denoiser_ = result.denoiser
@@ -240,7 +243,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         """
         m = check_int(m, name="m", minimum=1)
         df, _, X_enc, M = self._prepare(X)
-        needs_mean = self._is_proper(m) and self.settings_.m_step_fill == "mean"
+        needs_mean = needs_posterior_mean(self.settings_, m)
         n_draws = max(m, self.settings_.n_samples) if needs_mean else m
         rows, step = self._draws(X_enc, M, n_draws, m, _SEED_IMPUTE)
         draws = [with_rows(X_enc, rows, d) for d in step.draws]
@@ -296,7 +299,7 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
         raise TypeError(f"Unknown option(s) {unknown}; DiffPuter's parameters are "
                         f"{DiffPuter._get_param_names()}.")
     model = DiffPuter(**options)
-    df, _, result = model._fit(data, keep=m)
+    df, _, result = model._fit(data, keep=m, mean=False)
     draws = result.draws
     if model._is_proper(m):
         draws = model._proper_draws(result.completed, draws, result.missing)

@@ -190,3 +190,21 @@ def test_m_step_trains_on_the_chosen_completion(mixed_df, tiny, fill, monkeypatc
 def test_bad_m_step_fill_names_the_setting(mixed_df, tiny):
     with pytest.raises(ValueError, match="m_step_fill"):
         DiffPuter(m_step_fill="median", **tiny).fit(mixed_df)
+
+
+@pytest.mark.parametrize("fill, last_draws", [("draw", 3), ("mean", 8)])
+def test_impute_draws_the_posterior_mean_only_when_proper_draws_need_it(mixed_df, tiny, fill,
+                                                                        last_draws, monkeypatch):
+    from diffputer import em
+
+    counts = []
+    e_step = em.e_step
+
+    def recording_e_step(*args, n_samples, **kwargs):
+        counts.append(n_samples)
+        return e_step(*args, n_samples=n_samples, **kwargs)
+
+    monkeypatch.setattr(em, "e_step", recording_e_step)
+    result = diffputer.impute(mixed_df, m=3, m_step_fill=fill, **{**tiny, "n_samples": 8})
+    assert counts[-1] == last_draws  # the last E-step of the EM loop
+    assert result.m == 3
