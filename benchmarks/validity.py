@@ -2,7 +2,7 @@
 
     python -m benchmarks.validity --reps 200 --workers 2
 
-Each replication simulates n = 1000 rows of a known model,
+Each replication simulates n = 1000 rows (``--n``) of a known model,
 
     x2 ~ N(0, 1);  g in {a, b, c} with P(g) depending on x2;  x1 = 0.5 x2 + N(0, 1)
     y = 1 + 2 x1 - x2 + 0.5 [g = b] - 0.5 [g = c] + N(0, 1),
@@ -118,12 +118,13 @@ RUNNER_OF = {"complete cases": "complete-cases", "mice": "mice",
              "diffputer (proper)": "diffputer", "diffputer (fixed model)": "diffputer"}
 
 
-def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu") -> list[dict]:
-    """The rows of the given runners on replication ``seed``."""
+def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu",
+              n: int = 1000) -> list[dict]:
+    """The rows of the given runners on replication ``seed`` (``n`` rows)."""
     import torch
 
     torch.set_num_threads(1)
-    _, amputed = simulate(seed)
+    _, amputed = simulate(seed, n)
     rows = []
     for runner in runners:
         extra = {"device": device} if runner == "diffputer" else {}
@@ -181,6 +182,7 @@ def to_markdown(table: pd.DataFrame, command: str) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--n", type=int, default=1000, help="rows per replication")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs=2, metavar=("FIRST", "STOP"),
                         help="run replications FIRST..STOP-1 only (default: 0..reps-1)")
@@ -194,7 +196,7 @@ def main(argv=None) -> None:
     todo = pending(args.raw, seeds, tuple(args.runners))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        jobs = [pool.submit(replicate, seed, left, args.device) for seed, left in todo]
+        jobs = [pool.submit(replicate, seed, left, args.device, args.n) for seed, left in todo]
         for job in as_completed(jobs):
             rows = job.result()
             pd.DataFrame(rows).to_csv(args.raw[0], mode="a", header=not args.raw[0].exists(),
@@ -203,6 +205,8 @@ def main(argv=None) -> None:
     raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
     table = summarise(raw[raw["rep"] < args.reps])
     command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
+    if args.n != 1000:
+        command += f" --n {args.n} --raw {args.raw[0]} --out {args.out}"
     text = to_markdown(table, command)
     args.out.write_text(text)
     print(text)

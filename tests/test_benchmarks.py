@@ -83,3 +83,23 @@ def test_scaling_table_is_mixed_and_its_costs_are_measured():
     assert np.abs(np.corrcoef(df.loc[:, ~kinds].to_numpy().T)[np.triu_indices(14, 1)]).mean() > 0.2
     costs = measure(1500)
     assert costs["steps_per_epoch"] == 2 and costs["epoch_s"] > 0 and costs["draw_per_1k_rows_s"] > 0
+
+
+def test_each_ablation_variant_changes_one_valid_setting_and_compares_with_the_default():
+    from benchmarks.ablation import VARIANTS, summarise
+    from diffputer.settings import PRESETS, resolve
+
+    default = PRESETS["fast"]
+    for name, change in VARIANTS.items():
+        assert len(change) == (0 if name == "default" else 1)
+        settings = resolve("fast", **change)  # a valid setting, really changed
+        assert all(getattr(settings, k) == v != getattr(default, k) for k, v in change.items())
+    rows = pd.DataFrame({"variant": ["n_samples=20", "default", "default", "n_samples=20"],
+                         "seed": [0, 0, 1, 1], "mae": [0.3, 0.4, 0.4, 0.3],
+                         "rmse": [1.0] * 4, "accuracy": [0.8, 0.7, 0.7, 0.8],
+                         "seconds": [20.0, 10.0, 10.0, 20.0]})
+    table = summarise(rows)
+    assert table.index.tolist() == ["default", "n_samples=20"]  # VARIANTS' order
+    assert table.loc["n_samples=20", "MAE / default"] == pytest.approx(0.75)
+    assert table.loc["n_samples=20", "accuracy - default"] == pytest.approx(0.1)
+    assert table.loc["n_samples=20", "time / default"] == pytest.approx(2.0)
