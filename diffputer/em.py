@@ -131,18 +131,22 @@ def draw(
     settings: Settings,
     generator: torch.Generator,
     categories: list = (),
-) -> torch.Tensor:
-    """One conditional draw of the missing entries of X, in row batches.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One conditional draw of the missing entries of X, in row batches, and an estimate of
+    their posterior mean (see :func:`conditional_sample`).
 
     With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
-    (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row.
+    (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row; the
+    estimate takes these cells from the draw.
     """
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
+    if X.shape[0] == 0:
+        return X.clone(), X.clone()
     step = settings.sample_batch_size
-    parts = []
+    samples, means = [], []
     for i in range(0, X.shape[0], step):
         x, m = X[i : i + step], M[i : i + step]
-        sample = conditional_sample(
+        sample, mean = conditional_sample(
             denoiser, x, m, sigmas, resample=settings.resample, churn=settings.churn,
             corrector_steps=settings.corrector_steps, corrector_sigma=settings.corrector_sigma,
             generator=generator,
@@ -150,8 +154,11 @@ def draw(
         if settings.category_draws and categories:
             sample = resample_categories(denoiser, sample, m, categories, settings.sigma_min,
                                          settings.sigma_max, settings.category_draws, generator)
-        parts.append(sample)
-    return torch.cat(parts) if parts else X.clone()
+            for block in categories:
+                mean[:, block.cols] = sample[:, block.cols]
+        samples.append(sample)
+        means.append(mean)
+    return torch.cat(samples), torch.cat(means)
 
 
 def proper_draws(
@@ -181,8 +188,8 @@ def proper_draws(
         tuned = copy.deepcopy(denoiser)
         train_denoiser(tuned, X_all[boot], tuning, generator)
         categories = calibrated_blocks(tuned, table, M, encoder, settings, generator)
-        sample = draw(tuned, X_all[rows], M_rows, settings, generator, categories).cpu().numpy()
-        draws.append(with_rows(table, rows, encoder.project(sample)))
+        sample, _ = draw(tuned, X_all[rows], M_rows, settings, generator, categories)
+        draws.append(with_rows(table, rows, encoder.project(sample.cpu().numpy())))
     return draws
 
 
@@ -201,7 +208,7 @@ def m_step_tables(mean_table: np.ndarray, draw_tables: list[np.ndarray], m: int,
 
 @dataclass
 class EStep:
-    mean: np.ndarray  # [rows, D] average of the draws (the next M-step's table)
+    mean: np.ndarray  # [rows, D] the posterior mean (the next M-step's table with fill "mean")
     draws: list[np.ndarray]  # the first ``keep`` draws, each [rows, D]
     chain_means: np.ndarray  # [p, chains]
     chain_vars: np.ndarray
@@ -220,7 +227,8 @@ def e_step(
     chains: int | None = None,
     categories: list[CategoryBlock] | None = None,
 ) -> EStep:
-    """Average ``n_samples`` conditional draws; keep the first ``keep`` of them.
+    """Average ``n_samples`` conditional draws' posterior-mean estimates; keep the first
+    ``keep`` draws.
 
     ``chains``: how many of the draws (the first ones; default all) enter the chain statistics.
     ``categories``: the calibrated blocks of :func:`calibrated_blocks` (default uncalibrated).
@@ -236,9 +244,9 @@ def e_step(
         categories = categorical_blocks(encoder)
     kept, means, variances = [], [], []
     for s in range(n_samples):
-        sample = draw(denoiser, X_t, M_t, settings, generator, categories)
+        sample, mean = draw(denoiser, X_t, M_t, settings, generator, categories)
         sample = encoder.clip(sample.cpu().numpy())
-        total += sample
+        total += encoder.clip(mean.cpu().numpy())
         if s < keep:  # a single draw must be a valid table: one-hot blocks snapped
             kept.append(encoder.project(sample.copy()))
         if chains is None or s < chains:

@@ -53,12 +53,21 @@ def langevin_correct(denoiser, x, x_obs, missing, sigma, steps, generator):
     The score at ``sigma`` is (D(x; sigma) - x) / sigma^2; with step size sigma^2 a move is
     x <- D(x; sigma) + sqrt(2) sigma eps. The chain targets the table noised at ``sigma``
     given the observed entries exactly; the final D(x; sigma) is the Euler step to 0.
+
+    Returns (draw, chain mean): the chain mean averages D(x; sigma), each term an estimate
+    of the clean row given the chain's state, over the second half of the chain. It estimates
+    the posterior mean with the noise of many correlated draws instead of one.
     """
     level = x.new_full((1,), sigma)
-    for _ in range(steps):
-        moved = denoiser(x, level) + math.sqrt(2) * sigma * _randn_like(x, generator)
-        x = torch.where(missing, moved, x_obs)
-    return torch.where(missing, denoiser(x, level), x_obs)
+    total, count = torch.zeros_like(x), 0
+    for step in range(steps + 1):
+        denoised = denoiser(x, level)
+        if 2 * step >= steps:
+            total, count = total + denoised, count + 1
+        if step < steps:
+            moved = denoised + math.sqrt(2) * sigma * _randn_like(x, generator)
+            x = torch.where(missing, moved, x_obs)
+    return torch.where(missing, denoised, x_obs), torch.where(missing, total / count, x_obs)
 
 
 @torch.no_grad()
@@ -73,12 +82,13 @@ def conditional_sample(
     corrector_steps: int = 0,
     corrector_sigma: float = 0.05,
     generator: torch.Generator,
-) -> torch.Tensor:
-    """One draw of the missing entries given the observed ones.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One draw of the missing entries given the observed ones, and an estimate of their
+    posterior mean (the corrector's chain mean; the draw itself without a corrector).
 
     ``x_obs`` [n, d] holds the observed entries (anything where ``missing`` is True),
     ``missing`` [n, d] is the mask, ``sigmas`` the decreasing schedule ending at 0.
-    Observed entries of the result equal ``x_obs`` exactly. ``corrector_steps`` > 0 ends
+    Observed entries of the results equal ``x_obs`` exactly. ``corrector_steps`` > 0 ends
     with that many Langevin moves at ``corrector_sigma`` (:func:`langevin_correct`).
     """
     sigmas = sigmas.tolist()
@@ -98,7 +108,7 @@ def conditional_sample(
                 x = x_next + renoise * _randn_like(x_next, generator)
         x = x_next
     x = torch.where(missing, x, x_obs)
-    if corrector_steps:
-        x = langevin_correct(denoiser, x, x_obs, missing, corrector_sigma, corrector_steps,
-                             generator)
-    return x
+    if not corrector_steps:
+        return x, x
+    return langevin_correct(denoiser, x, x_obs, missing, corrector_sigma, corrector_steps,
+                            generator)

@@ -43,9 +43,10 @@ def test_sampler_returns_observed_entries_exactly():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(50, 3) * 0.5
     missing = torch.rand(50, 3, generator=g) < 0.3
-    out = conditional_sample(_denoiser_3d(), x, missing, karras_sigmas(6, 0.002, 80.0),
+    out, mean = conditional_sample(_denoiser_3d(), x, missing, karras_sigmas(6, 0.002, 80.0),
                              resample=2, generator=g)
     assert torch.equal(out[~missing], x[~missing])
+    assert torch.equal(mean, out)  # without a corrector the estimate is the draw
     assert torch.isfinite(out).all()
     assert not torch.equal(out[missing], x[missing])
 
@@ -60,8 +61,8 @@ def test_paper_sampler_recovers_the_gaussian_conditional_distribution():
     x1 = [-1.0, -0.5, 0.0, 0.5, 1.0]
     x, missing = _query(x1, repeats=400)
     g = torch.Generator().manual_seed(1)
-    out = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
-                             churn=settings.churn, generator=g)
+    out, _ = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
+                                churn=settings.churn, generator=g)
     draws = out[:, 1].reshape(400, len(x1)).numpy()
     expected_mean = RHO * np.array(x1)
     expected_sd = SIGMA_DATA * np.sqrt(1 - RHO**2)
@@ -74,9 +75,9 @@ def _conditional_slope_and_sd(settings, seed):
     x1 = [-1.0, -0.5, 0.5, 1.0]
     x, missing = _query(x1, repeats=400)
     g = torch.Generator().manual_seed(seed)
-    out = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
-                             churn=settings.churn, corrector_steps=settings.corrector_steps,
-                             corrector_sigma=settings.corrector_sigma, generator=g)
+    out, _ = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
+                                churn=settings.churn, corrector_steps=settings.corrector_steps,
+                                corrector_sigma=settings.corrector_sigma, generator=g)
     draws = out[:, 1].reshape(400, len(x1)).numpy()
     slope = np.polyfit(np.tile(x1, 400), draws.ravel(), 1)[0] / RHO
     return slope, draws.std(axis=0).mean() / (SIGMA_DATA * np.sqrt(1 - RHO**2))
@@ -119,3 +120,19 @@ def test_e_step_average_approaches_the_conditional_mean():
     assert step.chain_means.shape == (2, 40)
     assert np.isnan(step.chain_means[0]).all()  # column a has nothing imputed
     assert np.isfinite(step.chain_means[1]).all()
+
+
+def test_chain_mean_estimates_the_posterior_mean_with_less_noise_than_a_draw():
+    settings = resolve("fast")
+    sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
+    x, missing = _query([-1.0, -0.5, 0.5, 1.0], repeats=200)
+    g = torch.Generator().manual_seed(3)
+    out, mean = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
+                                   churn=settings.churn, corrector_steps=settings.corrector_steps,
+                                   corrector_sigma=settings.corrector_sigma, generator=g)
+    assert torch.equal(mean[~missing], x[~missing])
+    posterior_mean = RHO * x[:, 0]
+    error_of_mean, error_of_draw = mean[:, 1] - posterior_mean, out[:, 1] - posterior_mean
+    assert abs(float(error_of_mean.mean())) < 0.03
+    # the chain's second half holds about two independent draws' worth (0.70 x the noise)
+    assert float(error_of_mean.std()) < 0.85 * float(error_of_draw.std())
