@@ -2,8 +2,9 @@
 
 DiffPuter, Algorithm 1: start from the mean-imputed table; at each iteration train a
 diffusion model on the current completed table, then replace the missing entries by the
-average of ``n_samples`` conditional draws (the posterior mean). The draws of the last
-E-step are single conditional draws from the final model: they are the multiple imputations.
+average of ``n_samples`` conditional draws (the posterior mean; with a Langevin corrector,
+the average of each draw's chain mean, see ``sampling.py``). The draws of the last E-step are
+single conditional draws from the final model: they are the multiple imputations.
 
 With ``m_step_fill="draw"`` the M-step trains on the table completed by one conditional draw
 instead (stochastic EM, Celeux and Diebolt 1985). A model trained on posterior means learns

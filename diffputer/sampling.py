@@ -56,7 +56,8 @@ def langevin_correct(denoiser, x, x_obs, missing, sigma, steps, generator):
 
     Returns (draw, chain mean): the chain mean averages D(x; sigma), each term an estimate
     of the clean row given the chain's state, over the second half of the chain. It estimates
-    the posterior mean with the noise of many correlated draws instead of one.
+    the posterior mean with less noise than the draw: the chain mixes slowly at a small noise
+    level, and 100 moves hold about two independent draws' worth.
     """
     level = x.new_full((1,), sigma)
     total, count = torch.zeros_like(x), 0
