@@ -140,9 +140,9 @@ def draw(
     (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row; the
     estimate takes these cells from the draw.
     """
-    sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     if X.shape[0] == 0:
         return X.clone(), X.clone()
+    sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
     samples, means = [], []
     for i in range(0, X.shape[0], step):
@@ -354,7 +354,10 @@ def run_em(
         keep_now = keep if last else 0
         if stochastic:
             keep_now = max(keep_now, 1)
-        count = last_samples if last else n_samples if not stochastic else chains
+        if last:
+            count = last_samples
+        else:  # a stochastic EM fills the next M-step's table with one draw
+            count = chains if stochastic else n_samples
         categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator)
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                       n_samples=count, keep=keep_now, chains=chains, categories=categories)
