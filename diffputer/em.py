@@ -173,9 +173,13 @@ def proper_draws(
     """One draw per table in ``tables``, each carrying parameter uncertainty.
 
     ``tables`` hold the data completed as the last M-step saw it (see :func:`m_step_tables`).
-    Draw l comes from the denoiser fine-tuned for ``proper_steps`` (at ``proper_lr``) on a
-    bootstrap resample of the rows of ``tables[l]``: the model is refitted to resampled data, as
-    a refit of EM on a bootstrap sample would be, then the missing cells are drawn anew.
+    Draw l comes from the model refitted to a bootstrap resample of the rows of ``tables[l]``,
+    as EM rerun on the resample would refit it (bootstrap EM), but warm-started from the
+    fitted denoiser: ``proper_rounds`` rounds, each a fine-tune for ``proper_steps`` (at
+    ``proper_lr``) followed, but for the last, by a new fill of the resample's missing cells
+    (:func:`refill`). The missing cells of the original rows are then drawn from that model.
+    With one round the resample's missing cells keep the fitted model's fill, and the refit
+    moves only part of the way a bootstrap EM would: by the observed share of the information.
     """
     device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
@@ -184,14 +188,32 @@ def proper_draws(
                      lr=settings.proper_lr)
     draws = []
     for table in tables:
-        X_all = torch.as_tensor(table, device=device)
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
+        boot = boot.cpu().numpy()
+        resample, M_boot = table[boot], M[boot]
         tuned = copy.deepcopy(denoiser)
-        train_denoiser(tuned, X_all[boot], tuning, generator)
+        for round_ in range(settings.proper_rounds):
+            if round_:
+                resample = refill(tuned, resample, M_boot, encoder, settings, generator)
+            train_denoiser(tuned, torch.as_tensor(resample, device=device), tuning, generator)
         categories = calibrated_blocks(tuned, table, M, encoder, settings, generator)
-        sample, _ = draw(tuned, X_all[rows], M_rows, settings, generator, categories)
+        sample, _ = draw(tuned, torch.as_tensor(table[rows], device=device), M_rows, settings,
+                         generator, categories)
         draws.append(with_rows(table, rows, encoder.project(sample.cpu().numpy())))
     return draws
+
+
+def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: TableEncoder,
+           settings: Settings, generator: torch.Generator) -> np.ndarray:
+    """X with its missing cells filled anew by ``denoiser``, as the M-step's tables are filled
+    (one draw, or the posterior mean of ``n_samples`` draws)."""
+    rows = np.flatnonzero(M.any(axis=1))
+    stochastic = settings.m_step_fill == "draw"
+    categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator)
+    step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
+                  n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
+                  categories=categories)
+    return with_rows(X, rows, np.where(M[rows], m_step_values(step, settings), X[rows]))
 
 
 def needs_posterior_mean(settings: Settings, m: int) -> bool:
@@ -213,6 +235,11 @@ class EStep:
     draws: list[np.ndarray]  # the first ``keep`` draws, each [rows, D]
     chain_means: np.ndarray  # [p, chains]
     chain_vars: np.ndarray
+
+
+def m_step_values(step: EStep, settings: Settings) -> np.ndarray:
+    """What fills the missing cells of the next M-step's table: one draw or the mean."""
+    return step.draws[0] if settings.m_step_fill == "draw" else step.mean
 
 
 def e_step(
@@ -365,7 +392,7 @@ def run_em(
         change = float(np.abs((step.mean - previous) * scale)[missing].mean()) if missing.any() else 0.0
         previous = step.mean
         # The last iteration leaves the posterior mean: fit_transform's answer.
-        fill = step.mean if last or settings.m_step_fill == "mean" else step.draws[0]
+        fill = step.mean if last else m_step_values(step, settings)
         X[rows] = np.where(missing, fill, X[rows])
         history.add_iteration(time.perf_counter() - started, change, step.chain_means, step.chain_vars)
         if callback is not None:

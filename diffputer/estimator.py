@@ -83,12 +83,13 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         768 network evaluations), calibrated on the rows where the level is observed; the
         injection sampler alone makes categories depend too little on the row. 0 turns it
         off (the paper preset).
-    proper, proper_steps, proper_lr :
+    proper, proper_steps, proper_rounds, proper_lr :
         Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
-        of m > 1 draws comes from the model fine-tuned for ``proper_steps`` at learning rate
-        ``proper_lr`` (a tenth of ``lr``) on a bootstrap
-        resample of a table completed as the last M-step's was (by one draw each, or by the
-        posterior mean); without it, the m draws share the final model.
+        of m > 1 draws comes from the model refitted to a bootstrap resample of a table
+        completed as the last M-step's was (by one draw each, or by the posterior mean):
+        ``proper_rounds`` rounds of fine-tuning for ``proper_steps`` at learning rate
+        ``proper_lr`` (a tenth of ``lr``), the resample's missing cells filled anew between
+        rounds; without it, the m draws share the final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output.
@@ -125,6 +126,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         sample_batch_size=None,
         proper=None,
         proper_steps=None,
+        proper_rounds=None,
         proper_lr=None,
         device="auto",
         random_state=None,
@@ -155,6 +157,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.sample_batch_size = sample_batch_size
         self.proper = proper
         self.proper_steps = proper_steps
+        self.proper_rounds = proper_rounds
         self.proper_lr = proper_lr
         self.device = device
         self.random_state = random_state

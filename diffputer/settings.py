@@ -50,11 +50,13 @@ class Settings:
     # at most 768 network evaluations per cell); see ``categorical.py``.
     category_draws: int = 0
     sample_batch_size: int = 8192
-    # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model
-    # fine-tuned for ``proper_steps`` on a bootstrap resample of a table completed as the
-    # last M-step's was.
+    # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model refitted
+    # to a bootstrap resample of a table completed as the last M-step's was, in
+    # ``proper_rounds`` rounds of ``proper_steps`` fine-tuning, the resample's missing cells
+    # filled anew between rounds (see ``em.proper_draws``).
     proper: bool = True
     proper_steps: int = 2000
+    proper_rounds: int = 1
     # Learning rate of those fine-tunes: a tenth of ``lr``. Adam's first steps move every
     # weight by about the learning rate whatever the data; at the full rate they scatter the m
     # models more than the bootstrap does and the pooled intervals come out too wide.
@@ -64,7 +66,8 @@ class Settings:
         if self.width is not None:
             check_int(self.width, name="width", minimum=1)
         for name in ("epochs", "patience", "batch_size", "max_iter", "n_steps",
-                     "resample", "n_samples", "sample_batch_size", "proper_steps"):
+                     "resample", "n_samples", "sample_batch_size", "proper_steps",
+                     "proper_rounds"):
             check_int(getattr(self, name), name=name, minimum=1)
         if self.max_steps is not None:
             check_int(self.max_steps, name="max_steps", minimum=1)
@@ -122,6 +125,7 @@ PRESETS: dict[str, Settings] = {
         n_samples=10,
         sigma_max=10.0,
         proper_steps=500,
+        proper_rounds=3,
         proper_lr=1e-4,
     ),
 }
