@@ -192,45 +192,40 @@ def test_bad_m_step_fill_names_the_setting(mixed_df, tiny):
         DiffPuter(m_step_fill="median", **tiny).fit(mixed_df)
 
 
-@pytest.mark.parametrize("fill, last_draws", [("draw", 3), ("mean", 8)])
-def test_impute_draws_the_posterior_mean_only_when_proper_draws_need_it(mixed_df, tiny, fill,
-                                                                        last_draws, monkeypatch):
+@pytest.fixture
+def e_step_sizes(monkeypatch):
+    """The ``n_samples`` of every E-step the EM module runs, in order."""
     from diffputer import em
 
-    counts = []
-    e_step = em.e_step
+    sizes, e_step = [], em.e_step
 
     def recording_e_step(*args, n_samples, **kwargs):
-        counts.append(n_samples)
+        sizes.append(n_samples)
         return e_step(*args, n_samples=n_samples, **kwargs)
 
     monkeypatch.setattr(em, "e_step", recording_e_step)
+    return sizes
+
+
+@pytest.mark.parametrize("fill, last_draws", [("draw", 3), ("mean", 8)])
+def test_impute_draws_the_posterior_mean_only_when_proper_draws_need_it(mixed_df, tiny, fill,
+                                                                        last_draws, e_step_sizes):
     # one round: no E-step after the EM loop's (see the next test)
     result = diffputer.impute(mixed_df, m=3, m_step_fill=fill,
                               **{**tiny, "n_samples": 8, "proper_rounds": 1})
-    assert counts[-1] == last_draws  # the last E-step of the EM loop
+    assert e_step_sizes[-1] == last_draws  # the last E-step of the EM loop
     assert result.m == 3
 
 
 @pytest.mark.parametrize("fill, refill_draws", [("draw", 1), ("mean", 2)])
 def test_each_proper_round_after_the_first_fills_the_resample_anew(mixed_df, tiny, fill,
-                                                                   refill_draws, monkeypatch):
-    from diffputer import em
-
-    counts = []
-    e_step = em.e_step
-
-    def recording_e_step(*args, n_samples, **kwargs):
-        counts.append(n_samples)
-        return e_step(*args, n_samples=n_samples, **kwargs)
-
-    monkeypatch.setattr(em, "e_step", recording_e_step)
+                                                                   refill_draws, e_step_sizes):
     options = {**tiny, "m_step_fill": fill, "proper_rounds": 3}
     model = DiffPuter(**options).fit(mixed_df)
-    counts.clear()
+    e_step_sizes.clear()
     imp = model.impute(mixed_df, m=2)
     # per proper draw, two refills of its resample (before rounds 2 and 3)
-    assert counts == [refill_draws] * 4
+    assert e_step_sizes == [refill_draws] * 4
     one_round = DiffPuter(**{**options, "proper_rounds": 1}).fit(mixed_df).impute(mixed_df, m=2)
     missing = mixed_df["x"].isna()
     assert not np.allclose(imp.complete(1)["x"][missing], one_round.complete(1)["x"][missing])
