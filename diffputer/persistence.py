@@ -1,13 +1,15 @@
 """Saving and loading fitted models: tensors plus JSON metadata, never pickled objects.
 
 The file is a ``torch.save`` archive of a plain dict: ``format``, ``version``, ``metadata``
-(a JSON string) and ``weights`` (a state dict of tensors). Loading uses
-``torch.load(weights_only=True)``, which refuses anything but tensors and primitive
-containers, and then checks every field before building the model.
+(a JSON string), ``weights`` (a state dict of tensors) and ``sha256`` (a digest of the metadata
+and weights). Loading uses ``torch.load(weights_only=True)``, which refuses anything but tensors
+and primitive containers, checks the digest (a corrupted or altered file is refused, not
+loaded with other weights), and then checks every field before building the model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -23,7 +25,7 @@ from .history import History
 from .settings import Settings
 
 FORMAT = "diffputer-model"
-VERSION = 1
+VERSION = 2  # 2: the sha256 digest
 
 
 class ModelFileError(ValueError):
@@ -41,6 +43,16 @@ def atomic_write(path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def digest(metadata: str, weights: dict) -> str:
+    """SHA-256 of the metadata text and of every weight's name, dtype, shape and bytes."""
+    h = hashlib.sha256(metadata.encode("utf-8"))
+    for name in sorted(weights):
+        tensor = weights[name].detach().cpu().contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode("utf-8"))
+        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return h.hexdigest()
 
 
 def save_model(model, path) -> None:
@@ -62,12 +74,9 @@ def save_model(model, path) -> None:
         text = json.dumps(metadata)
     except TypeError as err:
         raise TypeError(f"The model's metadata cannot be written as JSON: {err}.") from None
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "metadata": text,
-        "weights": {k: v.detach().cpu() for k, v in model.denoiser_.state_dict().items()},
-    }
+    weights = {k: v.detach().cpu() for k, v in model.denoiser_.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "metadata": text, "weights": weights,
+               "sha256": digest(text, weights)}
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -87,6 +96,14 @@ def _read_payload(path) -> dict:
             f"{path} has model format version {payload.get('version')!r}; this diffputer "
             f"reads version {VERSION}."
         )
+    metadata, weights = payload.get("metadata"), payload.get("weights")
+    if (not isinstance(metadata, str) or not isinstance(weights, dict)
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                       for k, v in weights.items())):
+        raise ModelFileError(f"{path} holds an inconsistent diffputer model (bad fields).")
+    if payload.get("sha256") != digest(metadata, weights):
+        raise ModelFileError(f"{path} is corrupted or was altered: its SHA-256 digest does not "
+                             "match its contents.")
     return payload
 
 

@@ -58,7 +58,7 @@ def test_loading_never_executes_pickled_code(tmp_path, monkeypatch):
         pickle.dump({"format": "diffputer-model", "payload": _Boom()}, f)
     with pytest.raises(ModelFileError):
         DiffPuter.load(path)
-    torch.save({"format": "diffputer-model", "version": 1, "metadata": _Boom()}, path)
+    torch.save({"format": "diffputer-model", "version": 2, "metadata": _Boom()}, path)
     with pytest.raises(ModelFileError):
         DiffPuter.load(path)
     assert not (tmp_path / "PWNED").exists()
@@ -74,14 +74,52 @@ def test_wrong_version_and_wrong_format_are_named(fitted, tmp_path):
         DiffPuter.load(path)
 
 
-def test_tampered_metadata_is_a_clear_error(fitted, tmp_path):
+def test_tampered_metadata_or_weights_are_refused(fitted, tmp_path):
+    from diffputer.persistence import digest
+
     path = tmp_path / "model.pt"
     fitted.save(path)
-    payload = torch.load(path, weights_only=True)
-    payload["metadata"] = payload["metadata"].replace('"width": 32', '"width": 64')
-    torch.save(payload, path)
+    original = torch.load(path, weights_only=True)
+    edited = dict(original, metadata=original["metadata"].replace('"width": 32', '"width": 64'))
+    torch.save(edited, path)
+    with pytest.raises(ModelFileError, match="digest does not match"):
+        DiffPuter.load(path)
+    edited["sha256"] = digest(edited["metadata"], edited["weights"])  # a consistent forgery
+    torch.save(edited, path)
     with pytest.raises(ModelFileError, match="inconsistent"):
         DiffPuter.load(path)
+    weights = {k: v.clone() for k, v in original["weights"].items()}
+    next(iter(weights.values())).view(-1)[0] += 1.0
+    torch.save(dict(original, weights=weights), path)
+    with pytest.raises(ModelFileError, match="digest does not match"):
+        DiffPuter.load(path)
+
+
+def test_mutated_files_load_unchanged_or_are_refused(fitted, mixed_df, tmp_path):
+    """Fuzz: flipped bytes, truncations and insertions anywhere in a saved model."""
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    data, expected = path.read_bytes(), fitted.transform(mixed_df)
+    rng = np.random.default_rng(0)
+    refused = 0
+    for trial in range(150):
+        mutated, at = bytearray(data), int(rng.integers(len(data)))
+        if trial % 3 == 0:
+            for i in rng.integers(len(data), size=int(rng.integers(1, 4))):
+                mutated[i] ^= int(rng.integers(1, 256))
+        elif trial % 3 == 1:
+            del mutated[at:]
+        else:
+            mutated[at:at] = rng.bytes(int(rng.integers(1, 16)))
+        path.write_bytes(bytes(mutated))
+        try:
+            loaded = DiffPuter.load(path)
+        except ModelFileError:
+            refused += 1
+            continue
+        # a mutation the format does not read (zip padding, say) must change nothing
+        pd.testing.assert_frame_equal(loaded.transform(mixed_df), expected)
+    assert refused > 100
 
 
 def test_saving_an_unfitted_model_is_refused(tmp_path):
