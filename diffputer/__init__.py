@@ -11,6 +11,7 @@ Quick start::
 
 from ._widgets import explore
 from .ampute import ampute, missing_mask
+from .checkpoint import CheckpointError
 from .datasets import load_airquality
 from .em import DivergenceError
 from .estimator import DiffPuter, impute
@@ -23,6 +24,7 @@ from .settings import PRESETS, Settings
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DiffPuter",
     "DivergenceError",
     "History",

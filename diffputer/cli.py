@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .persistence import atomic_write
+from ._files import atomic_write
 from .settings import PRESETS, SETTING_NAMES
 
 FORMATS = ("long", "broad", "repeated")
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                      help="override one setting of the preset, e.g. --set width=128 "
                      f"(repeatable; names: {', '.join(SETTING_NAMES)})")
+    imp.add_argument("--checkpoint-dir", type=Path, default=None,
+                     help="save the EM state there after each iteration; rerun with the same "
+                          "arguments to resume a killed run")
     imp.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -87,7 +90,8 @@ def run_impute(args) -> None:
         options["max_iter"] = args.max_iter
     data = read_table(args.input)
     result = impute(data, m=args.m, preset=args.preset, device=args.device,
-                    random_state=args.seed, progress=not args.quiet, **options)
+                    random_state=args.seed, progress=not args.quiet,
+                    checkpoint_dir=args.checkpoint_dir, **options)
     table = result.complete(args.format, include=True)
     write_table(table, args.output)
     if not args.quiet:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import impute, load_airquality
-from .persistence import atomic_write
+from ._files import atomic_write
 
 
 def main(out_dir: str = "out") -> None:

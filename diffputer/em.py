@@ -23,6 +23,7 @@ import torch
 
 from .diffusion import Preconditioned, edm_loss, karras_sigmas
 from .categorical import CategoryBlock, calibrate, resample_categories
+from .checkpoint import Checkpointer, EMState
 from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics
 from .initial import linear_fill
@@ -331,6 +332,7 @@ def run_em(
     last_samples: int | None = None,
     callback=None,
     progress=None,
+    checkpoint: Checkpointer | None = None,
 ) -> EMResult:
     """DiffPuter's EM loop on an encoded table (missing entries of X at their initial value).
 
@@ -339,21 +341,31 @@ def run_em(
 
     ``progress`` is an object with ``iteration(k)``, ``epoch(loss)`` and ``close()`` (a tqdm
     wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
+    With a ``checkpoint``, the loop resumes from its saved state and saves it after every
+    iteration but the last (see ``checkpoint.py``).
     """
     generator = make_generator(seed, device)
     history = History(variables=encoder.columns)
     rows = np.flatnonzero(M.any(axis=1))
     stochastic = settings.m_step_fill == "draw"
-    X = start_values(X, M, encoder, settings.init,
-                     np.random.default_rng(seed) if stochastic else None)
-    previous = X[rows]  # the last E-step's mean (start values at first)
+    denoiser = None
+    state = checkpoint.load(encoder.columns) if checkpoint is not None else None
+    if state is None:
+        first = 0
+        X = start_values(X, M, encoder, settings.init,
+                         np.random.default_rng(seed) if stochastic else None)
+        previous = X[rows]  # the last E-step's mean (start values at first)
+    else:
+        first, X, previous, history = state.iteration, state.X, state.previous, state.history
+        denoiser = new_denoiser(encoder.n_features, settings.width, seed, device)
+        denoiser.load_state_dict(state.weights)
+        generator.set_state(state.generator)
     n_samples = max(settings.n_samples, keep)
     last_samples = n_samples if last_samples is None else max(last_samples, keep, 1)
     # With one draw filling the M-step's table, only the last E-step needs n_samples draws
     # (for the posterior mean); the others draw one per chain.
     chains = max(keep, 1) if stochastic else n_samples
     scale = z_scale(encoder)
-    denoiser = None
     draws: list[np.ndarray] = []
 
     def on_epoch(loss):
@@ -364,7 +376,7 @@ def run_em(
             callback(history)
 
     n_iter = settings.max_iter if M.any() else 1  # nothing to iterate on a complete table
-    for iteration in range(n_iter):
+    for iteration in range(first, n_iter):
         started = time.perf_counter()
         if progress is not None:
             progress.iteration(iteration)
@@ -399,6 +411,11 @@ def run_em(
             callback(history)
         if last:
             draws = [with_rows(X, rows, d) for d in step.draws[:keep]]
+        elif checkpoint is not None:
+            checkpoint.save(EMState(iteration + 1, X, previous, denoiser.state_dict(),
+                                    generator.get_state(), history))
+    if checkpoint is not None:
+        checkpoint.clear()
     if progress is not None:
         progress.close()
     return EMResult(denoiser=denoiser, completed=X, missing=M, draws=draws, history=history)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
+from .checkpoint import Checkpointer, fingerprint
 from .em import (calibrated_blocks, e_step, m_step_tables, make_generator,
                  needs_posterior_mean, proper_draws, run_em, with_rows)
 from .encoding import TableEncoder
@@ -169,7 +170,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def _settings(self):
         return resolve(self.preset, **{name: getattr(self, name) for name in SETTING_NAMES})
 
-    def _fit(self, X, keep: int = 0, mean: bool = True):
+    def _fit(self, X, keep: int = 0, mean: bool = True, checkpoint_dir=None):
         """EM on X; ``mean=False``: the caller wants only the ``keep`` draws (see ``impute``)."""
         settings = self._settings()
         device = resolve_device(self.device)
@@ -184,10 +185,15 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         if not M.any():
             warnings.warn("X has no missing values; nothing to impute.", UserWarning, stacklevel=3)
         progress = ProgressBars.for_fit(settings, len(df), M.any()) if self.progress else None
-        wanted = mean or needs_posterior_mean(settings, keep)
+        last_samples = None if mean or needs_posterior_mean(settings, keep) else keep
+        checkpoint = None
+        if checkpoint_dir is not None:
+            fit_id = fingerprint(X_enc, M, settings, seed=seed, keep=keep,
+                                 last_samples=last_samples, device=str(device))
+            checkpoint = Checkpointer(checkpoint_dir, fit_id)
         result = run_em(X_enc, M, encoder, settings, seed=seed, device=device, keep=keep,
-                        last_samples=None if wanted else keep, callback=self.callback,
-                        progress=progress)
+                        last_samples=last_samples, callback=self.callback, progress=progress,
+                        checkpoint=checkpoint)
         self.settings_ = settings
         self.encoder_ = encoder
         self.denoiser_ = result.denoiser
@@ -198,14 +204,20 @@ class DiffPuter(TransformerMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         return df, was_array, result
 
-    def fit(self, X, y=None):
-        """Run EM on X: learn the diffusion model of its rows. Returns self."""
-        self._fit(X)
+    def fit(self, X, y=None, checkpoint_dir=None):
+        """Run EM on X: learn the diffusion model of its rows. Returns self.
+
+        With ``checkpoint_dir``, the EM state is saved there after each iteration, and a fit
+        killed mid-way resumes from it when rerun with the same data, parameters and
+        directory, ending as an uninterrupted fit would (see ``checkpoint.py``).
+        """
+        self._fit(X, checkpoint_dir=checkpoint_dir)
         return self
 
-    def fit_transform(self, X, y=None):
-        """Fit on X and return X completed with the last E-step's posterior means."""
-        df, was_array, result = self._fit(X)
+    def fit_transform(self, X, y=None, checkpoint_dir=None):
+        """Fit on X and return X completed with the last E-step's posterior means
+        (``checkpoint_dir``: see ``fit``)."""
+        df, was_array, result = self._fit(X, checkpoint_dir=checkpoint_dir)
         return self._output(self.encoder_.decode(result.completed, df), was_array)
 
     # -- imputing with the fitted model ------------------------------------------------------
@@ -289,10 +301,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         return load_model(path)
 
 
-def impute(data, m: int = 5, **options) -> MultipleImputation:
+def impute(data, m: int = 5, checkpoint_dir=None, **options) -> MultipleImputation:
     """Fit DiffPuter on ``data`` and return m imputations: the one-call path.
 
-    ``options`` are ``DiffPuter``'s parameters. Each of the m imputations is one conditional
+    ``options`` are ``DiffPuter``'s parameters; ``checkpoint_dir``: see ``DiffPuter.fit``. Each of the m imputations is one conditional
     draw: from the final model fine-tuned on a bootstrap resample of a table completed as the
     last M-step's was (``proper=True``, default), or from the final model (``proper=False``).
     """
@@ -302,7 +314,7 @@ def impute(data, m: int = 5, **options) -> MultipleImputation:
         raise TypeError(f"Unknown option(s) {unknown}; DiffPuter's parameters are "
                         f"{DiffPuter._get_param_names()}.")
     model = DiffPuter(**options)
-    df, _, result = model._fit(data, keep=m, mean=False)
+    df, _, result = model._fit(data, keep=m, mean=False, checkpoint_dir=checkpoint_dir)
     draws = result.draws
     if model._is_proper(m):
         draws = model._proper_draws(result.completed, draws, result.missing)

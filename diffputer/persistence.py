@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ._files import atomic_write
 from .em import new_denoiser
 from .encoding import TableEncoder
 from .history import History
@@ -30,19 +28,6 @@ VERSION = 2  # 2: the sha256 digest
 
 class ModelFileError(ValueError):
     """A model file that is not a valid diffputer model."""
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(tmp_path)``, then rename onto ``path``: readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def digest(metadata: str, weights: dict) -> str:

@@ -52,12 +52,14 @@ def test_impute_writes_the_long_table_with_the_original_as_imp_0(table, tmp_path
         np.testing.assert_array_equal(x[observed], df["x"].to_numpy()[observed])
 
 
-def test_same_seed_gives_the_same_file(table, tmp_path):
+def test_same_seed_gives_the_same_file_with_or_without_checkpoints(table, tmp_path):
     _, path = table
-    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    for out in (a, b):
-        assert _run("impute", str(path), "-m", "2", "-o", str(out), *TINY_FLAGS).returncode == 0
+    a, b, checkpoints = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "checkpoints"
+    assert _run("impute", str(path), "-m", "2", "-o", str(a), *TINY_FLAGS).returncode == 0
+    assert _run("impute", str(path), "-m", "2", "-o", str(b), *TINY_FLAGS,
+                "--checkpoint-dir", str(checkpoints)).returncode == 0
     assert a.read_bytes() == b.read_bytes()
+    assert list(checkpoints.iterdir()) == []  # the checkpoint goes once the fit is done
 
 
 def test_broad_format_and_parquet(table, tmp_path):
