@@ -287,14 +287,18 @@ class TableEncoder:
         return out
 
     def decode(self, X: np.ndarray, original: pd.DataFrame) -> pd.DataFrame:
-        """A copy of ``original`` whose missing cells hold the values decoded from ``X``."""
-        original = self.align(original)
+        """A copy of ``original`` (its columns in its own order) whose missing cells hold the
+        values decoded from ``X``."""
         return fill_cells(original, self.imputed_cells(X, original))
 
     def imputed_cells(self, X: np.ndarray, original: pd.DataFrame) -> dict[int, np.ndarray]:
-        """Column position -> decoded values of that column's missing cells (in row order)."""
+        """Column position in ``original`` (the fitted columns, in any order) -> decoded values
+        of that column's missing cells (in row order)."""
+        self.align(original)  # the same columns
+        position = {name: j for j, name in enumerate(original.columns)}
         cells = {}
-        for j, (codec, cols) in enumerate(self.blocks()):
+        for name, (codec, cols) in zip(self.columns, self.blocks()):
+            j = position[name]
             missing = np.flatnonzero(original.iloc[:, j].isna().to_numpy())
             if len(missing):
                 cells[j] = _decode_block(codec, X[missing, cols])

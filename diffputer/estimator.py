@@ -277,7 +277,6 @@ class DiffPuter(TransformerMixin, BaseEstimator):
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""
-        df = self.encoder_.align(df)
         imp = [self.encoder_.imputed_cells(draw, df) for draw in draws]
         return MultipleImputation(df, imp, history, model=self)
 

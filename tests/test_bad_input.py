@@ -139,3 +139,99 @@ def test_object_column_of_numbers_is_imputed_as_numeric(df, tiny):
     out = DiffPuter(**tiny).fit_transform(df)
     assert out["obj"].dtype == object
     assert 1 <= float(out.loc[2, "obj"]) <= 5
+
+
+# -- messy tables that must simply work ------------------------------------------------------
+
+def test_columns_reordered_at_transform_are_matched_by_name(df, tiny):
+    model = DiffPuter(**tiny).fit(df)
+    reordered = model.transform(df[["b", "a"]])
+    assert list(reordered.columns) == ["b", "a"]
+    pd.testing.assert_frame_equal(reordered[["a", "b"]], model.transform(df))
+
+
+def test_nullable_integer_column_with_pd_na_stays_integer(df, tiny):
+    df["n"] = pd.array([3, pd.NA, 5, 7, pd.NA], dtype="Int64")
+    out = DiffPuter(**tiny).fit_transform(df)
+    assert out["n"].dtype == "Int64"
+    assert out["n"].notna().all()
+    assert out.loc[[0, 2, 3], "n"].tolist() == [3, 5, 7]
+
+
+def test_integer_column_read_as_float_stays_float(df, tiny):
+    df["k"] = [1.0, 2.0, np.nan, 4.0, 3.0]  # what read_csv gives for integers with a hole
+    out = DiffPuter(**tiny).fit_transform(df)
+    assert out["k"].dtype == np.float64
+    assert out.loc[[0, 1, 3, 4], "k"].tolist() == [1.0, 2.0, 4.0, 3.0]
+    assert np.isfinite(out.loc[2, "k"])
+
+
+def test_string_column_with_pd_na_is_imputed_as_categorical(df, tiny):
+    df["s"] = pd.array(["x", pd.NA, "y", "x", pd.NA], dtype="string")
+    out = DiffPuter(**tiny).fit_transform(df)
+    assert set(out["s"]) <= {"x", "y"}
+    assert out.loc[[0, 2, 3], "s"].tolist() == ["x", "y", "x"]
+
+
+def test_ninety_nine_percent_missing_column_is_imputed(tiny):
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
+    data.loc[1:, "y"] = np.nan  # 1 observed value of 200
+    data.loc[0, "y"] = 2.5
+    out = DiffPuter(**tiny).fit_transform(data)
+    assert out["y"].notna().all() and out.loc[0, "y"] == 2.5
+    pd.testing.assert_series_equal(out["x"], data["x"])
+
+
+def test_no_complete_row_and_one_shared_pattern(tiny):
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    every_row = data.copy()
+    every_row.loc[::2, "a"] = np.nan
+    every_row.loc[1::2, "b"] = np.nan  # no row is complete
+    one_pattern = data.copy()
+    one_pattern.loc[:19, ["b", "c"]] = np.nan  # every incomplete row misses the same cells
+    for table in (every_row, one_pattern):
+        out = DiffPuter(**tiny).fit_transform(table)
+        assert out.notna().all().all()
+        observed = table.notna()
+        assert (out[observed] == table[observed]).sum().sum() == observed.sum().sum()
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series([1.0, np.nan, 3.0, 2.0, np.nan, 5.0]),
+    pd.Series(["u", None, "v", "u", None, "v"], dtype="category"),
+])
+def test_one_column_table_is_imputed_from_its_margin(column, tiny):
+    data = column.to_frame("only")
+    out = DiffPuter(**tiny).fit_transform(data)
+    assert out["only"].notna().all()
+    kept = data["only"].notna()
+    assert out.loc[kept, "only"].tolist() == data.loc[kept, "only"].tolist()
+
+
+def test_unicode_column_names_are_kept(df, tiny):
+    data = df.rename(columns={"a": "température °C", "b": "名前 ☂"})
+    imp = diffputer.impute(data, m=2, **tiny)
+    assert list(imp.complete(1).columns) == ["température °C", "名前 ☂"]
+    assert "température °C" in imp.summary().index
+
+
+def test_a_thousand_columns_fit_and_impute(tiny):
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(60, 1))
+    data = pd.DataFrame(base + 0.3 * rng.normal(size=(60, 1000)),
+                        columns=[f"v{i}" for i in range(1000)])
+    holes = rng.random(data.shape) < 0.1
+    out = DiffPuter(**tiny).fit_transform(data.mask(holes))
+    assert out.shape == (60, 1000) and out.notna().all().all()
+    np.testing.assert_array_equal(out.to_numpy()[~holes], data.to_numpy()[~holes])
+
+
+def test_columns_reordered_at_impute_keep_the_callers_order(df, tiny):
+    model = DiffPuter(**tiny).fit(df)
+    imp = model.impute(df[["b", "a"]], m=2)
+    assert list(imp.complete(1).columns) == ["b", "a"]
+    kept = df["a"].notna()
+    assert imp.complete(2).loc[kept, "a"].tolist() == df.loc[kept, "a"].tolist()
+    assert imp.complete(2)[["a", "b"]].notna().all().all()
