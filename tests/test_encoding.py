@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from diffputer.encoding import SIGMA_DATA, TableEncoder
 
+from .tables import assert_observed_unchanged, assert_valid_completion, tables
+
 
 def _random_fill(encoder, df, seed):
     """Decode a random encoded matrix: any network output must decode to a valid table."""
@@ -13,14 +15,6 @@ def _random_fill(encoder, df, seed):
     rng = np.random.default_rng(seed)
     X = np.where(M, rng.normal(scale=2.0, size=X.shape), X).astype(np.float32)
     return encoder.decode(X, df)
-
-
-def _assert_observed_unchanged(original, completed):
-    for name in original.columns:
-        observed = original[name].notna().to_numpy()
-        left = original[name][observed]
-        right = completed[name][observed]
-        pd.testing.assert_series_equal(left, right, check_exact=True)
 
 
 def test_numeric_columns_are_z_scored_on_observed_entries_and_halved():
@@ -81,7 +75,7 @@ def test_decode_keeps_every_dtype_level_and_the_index(mixed_df):
     assert list(out["colour"].cat.categories) == ["red", "green", "blue", "unused"]
     assert out["grade"].cat.ordered
     assert set(out["city"]) <= {"Oslo", "Lima"}
-    _assert_observed_unchanged(mixed_df, out)
+    assert_observed_unchanged(mixed_df, out)
 
 
 def test_numpy_arrays_are_encoded_with_integer_column_labels():
@@ -91,51 +85,6 @@ def test_numpy_arrays_are_encoded_with_integer_column_labels():
 
 
 # -- property tests -------------------------------------------------------------------------
-
-_NA = st.none()
-
-
-@st.composite
-def tables(draw):
-    n = draw(st.integers(min_value=2, max_value=25))
-    columns = {}
-    kinds = draw(st.lists(st.sampled_from(["float", "Int64", "boolean", "category", "ordered",
-                                           "str", "float32"]), min_size=1, max_size=5))
-    for j, kind in enumerate(kinds):
-        observed_first = True
-        if kind in ("float", "float32"):
-            values = draw(st.lists(st.one_of(_NA, st.floats(-1e6, 1e6, allow_nan=False)),
-                                   min_size=n, max_size=n))
-            col = pd.Series([np.nan if v is None else v for v in values],
-                            dtype="float32" if kind == "float32" else "float64")
-        elif kind == "Int64":
-            values = draw(st.lists(st.one_of(_NA, st.integers(-1000, 1000)), min_size=n, max_size=n))
-            col = pd.Series(pd.array(values, dtype="Int64"))
-        elif kind == "boolean":
-            values = draw(st.lists(st.one_of(_NA, st.booleans()), min_size=n, max_size=n))
-            col = pd.Series(pd.array(values, dtype="boolean"))
-        else:
-            levels = draw(st.lists(st.text(min_size=1, max_size=4), min_size=1, max_size=4,
-                                   unique=True))
-            values = draw(st.lists(st.one_of(_NA, st.sampled_from(levels)), min_size=n, max_size=n))
-            if kind == "str":
-                col = pd.Series(values, dtype=object)
-            else:
-                col = pd.Series(pd.Categorical(values, categories=levels,
-                                               ordered=kind == "ordered"))
-        if observed_first and col.isna().all():
-            col.iloc[0] = col.dropna().iloc[0] if col.notna().any() else _first_value(kind, draw)
-        columns[f"c{j}"] = col
-    index = draw(st.sampled_from([pd.RangeIndex(n), pd.Index([f"r{i}" for i in range(n)]),
-                                  pd.Index(np.arange(n)[::-1] * 7)]))
-    df = pd.DataFrame(columns)
-    df.index = index
-    return df
-
-
-def _first_value(kind, draw):
-    return {"float": 0.5, "float32": 0.5, "Int64": 3, "boolean": True}.get(kind)
-
 
 @pytest.mark.filterwarnings("ignore:Column .* is constant")
 @settings(max_examples=60, deadline=None)
@@ -147,17 +96,7 @@ def test_property_round_trip_keeps_observed_cells_dtypes_index_and_levels(df, se
     encoder = TableEncoder.fit(df)
     X, M = encoder.encode(df)
     assert np.isfinite(X).all()
-    out = _random_fill(encoder, df, seed)
-    assert not out.isna().any().any()
-    assert out.index.equals(df.index)
-    assert out.dtypes.equals(df.dtypes)
-    for name in df.columns:
-        if isinstance(df[name].dtype, pd.CategoricalDtype):
-            assert list(out[name].cat.categories) == list(df[name].cat.categories)
-            assert out[name].cat.ordered == df[name].cat.ordered
-        elif df[name].dtype == object:
-            assert set(out[name]) <= set(df[name].dropna())
-    _assert_observed_unchanged(df, out)
+    assert_valid_completion(df, _random_fill(encoder, df, seed))
 
 
 def test_project_snaps_one_hot_blocks_and_clips_numbers():
