@@ -53,9 +53,15 @@ check_data <- function(data) {
     stop("data must be a data.frame or a matrix; got an object of class ",
          paste(class(data), collapse = "/"), ".", call. = FALSE)
   }
-  if (nrow(data) < 2L || ncol(data) < 1L) {
-    stop("data must have at least 2 rows and 1 column; got ", nrow(data), " x ",
-         ncol(data), ".", call. = FALSE)
+  if (nrow(data) < 2L || ncol(data) < 2L) {
+    stop("data must have at least 2 rows and 2 columns (a mids holds no fewer); got ",
+         nrow(data), " x ", ncol(data), ".", call. = FALSE)
+  }
+  unusable <- names(data)[make.names(names(data)) != names(data)]
+  if (length(unusable)) {
+    stop("mice builds formulas from the column names, so they must be syntactic R names; ",
+         "rename ", paste0("'", unusable, "'", collapse = ", "),
+         " (e.g. names(data) <- make.names(names(data))).", call. = FALSE)
   }
   if (anyDuplicated(names(data))) {
     stop("data has duplicated column names: ",

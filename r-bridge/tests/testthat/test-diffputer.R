@@ -147,3 +147,30 @@ test_that("a Python without the diffputer package gives an R error saying so", {
   expect_error(diffputer(nhanes2, printFlag = FALSE), "No module named")
   expect_error(diffputer(nhanes2, printFlag = FALSE), "diffputer_python_check")
 })
+
+test_that("messy tables: one column, unicode names, almost all missing, too few rows", {
+  # mice's mids needs two columns; Python's impute() takes one (tests/test_bad_input.py)
+  expect_error(diffputer(data.frame(x = c(1, NA, 3)), printFlag = FALSE),
+               "at least 2 rows and 2 columns")
+
+  named <- nhanes2
+  names(named) <- c("\u00e2ge", "bmi", "hyp", "chl")  # syntactic in a UTF-8 locale only
+  if (make.names(names(named)[1]) == names(named)[1]) {
+    expect_identical(names(complete(tiny_impute(named, m = 1), 1)), names(named))
+  } else {
+    expect_error(diffputer(named, printFlag = FALSE), "rename")
+  }
+  names(named)[2] <- "bmi \u2602"
+  expect_error(diffputer(named, printFlag = FALSE), "rename 'bmi \u2602'")
+
+  set.seed(5)
+  sparse <- data.frame(x = rnorm(100), y = c(2.5, rep(NA, 99)))  # 99% missing
+  completed <- suppressWarnings(complete(tiny_impute(sparse, m = 1), 1))
+  expect_false(anyNA(completed))
+  expect_identical(completed$x, sparse$x)
+
+  expect_error(diffputer(nhanes2[1, ], printFlag = FALSE), "at least 2 rows and 2 columns")
+  empty <- nhanes2
+  empty$none <- NA_real_
+  expect_error(diffputer(empty, printFlag = FALSE), "Column 'none' has no observed value")
+})
