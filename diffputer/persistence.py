@@ -36,7 +36,7 @@ def digest(metadata: str, weights: dict) -> str:
     for name in sorted(weights):
         tensor = weights[name].detach().cpu().contiguous()
         h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode("utf-8"))
-        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
