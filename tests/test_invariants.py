@@ -3,7 +3,7 @@
 import warnings
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import diffputer
@@ -20,6 +20,9 @@ SMALL = dict(width=16, max_steps=8, max_iter=2, n_steps=3, resample=1, corrector
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(df=tables(), seed=st.integers(0, 2**16))
 def test_property_imputations_keep_the_table_and_repeat_with_the_seed(df, seed):
+    # a column with no observed value is refused by name (tests/test_bad_input.py)
+    df = df.loc[:, df.notna().any()]
+    assume(df.shape[1] > 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # constant columns, nothing missing
         imp = diffputer.impute(df, m=2, random_state=seed, **SMALL)
