@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from .history import History
-from ._files import atomic_write
+from ._files import atomic_write, load_tensors
 
 FILENAME = "em_checkpoint.pt"
 
@@ -76,9 +75,7 @@ class Checkpointer:
         if not self.path.exists():
             return None
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                payload = torch.load(self.path, map_location="cpu", weights_only=True)
+            payload = load_tensors(self.path)
             fit_id = payload["fit_id"]
         except Exception as err:  # noqa: BLE001 - an unreadable file is a bad checkpoint
             raise CheckpointError(f"{self.path} is not a readable checkpoint ({err}); "

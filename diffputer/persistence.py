@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 
 import numpy as np
 import torch
 
-from ._files import atomic_write
+from ._files import atomic_write, load_tensors
 from .em import new_denoiser
 from .encoding import TableEncoder
 from .history import History
@@ -67,9 +66,7 @@ def save_model(model, path) -> None:
 
 def _read_payload(path) -> dict:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = load_tensors(path)
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure to parse means a bad file
