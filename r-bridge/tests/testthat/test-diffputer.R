@@ -174,3 +174,21 @@ test_that("messy tables: one column, unicode names, almost all missing, too few 
   empty$none <- NA_real_
   expect_error(diffputer(empty, printFlag = FALSE), "Column 'none' has no observed value")
 })
+
+test_that("messy values: whole numbers stored as double, NaN, numbers written as strings", {
+  data <- data.frame(
+    whole = c(1, 2, NA, 4, 5, 6, NaN, 8, 9, 10, 11, 12),   # double, NaN is missing too
+    code = c("10", "20", "10", NA, "30", "20", "10", "30", NA, "20", "10", "30"),
+    size = c(0.5, NA, 1.5, 2.1, 0.3, NA, 1.1, 0.9, 1.7, 0.2, 1.4, 0.8),
+    stringsAsFactors = FALSE
+  )
+  completed <- complete(tiny_impute(data, m = 1), 1)
+  expect_false(anyNA(completed))
+  expect_type(completed$whole, "double")         # not turned into integer
+  expect_type(completed$code, "character")       # not turned into numbers
+  expect_true(all(completed$code %in% c("10", "20", "30")))
+  for (v in names(data)) {
+    observed <- !is.na(data[[v]])
+    expect_identical(completed[[v]][observed], data[[v]][observed])
+  }
+})
