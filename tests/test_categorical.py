@@ -128,3 +128,39 @@ def test_many_levels_get_fewer_noise_draws():
     assert draws_per_level(3, 64) == 64
     assert draws_per_level(26, 64) * 26 <= EVALS_PER_CELL
     assert draws_per_level(10_000, 64) == MIN_DRAWS
+
+
+def test_log_sigmas_follow_the_density_with_inverse_weights():
+    from diffputer.categorical import log_sigmas
+
+    density = torch.tensor([0.5, 0.25, 0.25])
+    u = torch.tensor([[0.25], [0.5], [0.875]])
+    log_sigma, weight = log_sigmas(u, (0.0, 3.0), density)
+    np.testing.assert_allclose(log_sigma.flatten().numpy(), [0.5, 1.0, 2.5], atol=1e-6)
+    np.testing.assert_allclose(weight.flatten().numpy(), [2.0, 4.0, 4.0], atol=1e-6)
+    even, weight = log_sigmas(u, (0.0, 3.0), None)
+    np.testing.assert_allclose(even.flatten().numpy(), [0.75, 1.5, 2.625], atol=1e-6)
+    assert torch.all(weight == 3.0)
+
+
+def test_importance_sampled_noise_levels_keep_the_scores_unbiased_and_less_noisy():
+    """Every row is the same: across rows, the mean of a score difference is its expectation and
+    the spread is the estimator's noise."""
+    from diffputer.categorical import completions, noise_density, row_losses
+
+    x, _ = rows_with_missing_level(torch.full((4000,), 0.1))
+    candidates = completions(x, BLOCK)
+    log_range = (np.log(0.002), np.log(10.0))
+    g = torch.Generator().manual_seed(4)
+    density = noise_density(MixtureDenoiser(), candidates[:, :500], log_range, 16, g)
+    assert density is not None and abs(float(density.sum()) - 1) < 1e-6
+    assert density.max() > 3 / 16  # the noise is concentrated: the draws are too
+
+    def differences(density):
+        losses = row_losses(MixtureDenoiser(), candidates, log_range, 32, g, density)
+        return (losses[1] - losses[0]).double().numpy()
+
+    even, weighted = differences(None), differences(density)
+    se = np.sqrt(even.var() / len(even) + weighted.var() / len(weighted))
+    assert abs(even.mean() - weighted.mean()) < 4 * se
+    assert weighted.var() < 0.6 * even.var()
