@@ -22,7 +22,10 @@ small sigma, where they are weighted by sigma^-2. So the scores are calibrated, 
 categorical column, on rows where the level is observed: a temperature and per-level offsets
 fitted by (lightly regularised) maximum likelihood of the observed levels, as a classifier's
 scores are calibrated (vector scaling). In the validity simulation the ELBO under-drew one
-level by about 0.04 of the rows; the offsets fitted on observed rows halve that.
+level by about 0.04 of the rows; the offsets fitted on observed rows halve that. Missing at
+random, the rows that need a level are not like the rows that have one, and the errors differ
+between them, so the observed rows are weighted by their odds of being missing given the rest
+of the row (inverse probability weighting, as a model fitted on complete cases is corrected).
 
 The Monte Carlo noise left in the scores is not harmless: the calibration answers it with a
 temperature below 1, which weakens the drawn levels' dependence on the rest of the row (and
@@ -46,6 +49,9 @@ import torch
 CALIBRATION_ROWS = 1024
 # Fewer observed rows than this, or a single observed level: the scores are used as they are.
 MIN_CALIBRATION_ROWS = 20
+# Rows (a random subset) that the missingness model of a column is fitted on, and the largest
+# weight, relative to the mean, that a calibration row may get from it.
+PROPENSITY_ROWS, MAX_WEIGHT = 20_000, 10.0
 # Network evaluations per missing cell (noise draws x levels) that a column with many levels
 # may spend on its scores: it gets fewer noise draws than ``n_draws``, but at least MIN_DRAWS.
 # 26 levels at 64 draws made the redraw cost four times the conditional sampler on letter.
@@ -55,6 +61,11 @@ EVALS_PER_CELL, MIN_DRAWS = 768, 8
 def draws_per_level(n_levels: int, n_draws: int) -> int:
     """The noise draws of a column with ``n_levels`` levels (see EVALS_PER_CELL)."""
     return min(n_draws, max(MIN_DRAWS, EVALS_PER_CELL // n_levels))
+
+
+def antithetic_pairs(n_draws: int) -> int:
+    """The (sigma, +eps), (sigma, -eps) pairs that ``n_draws`` noise draws make."""
+    return max(1, (n_draws + 1) // 2)
 
 
 class CategoryBlock(NamedTuple):
@@ -109,7 +120,7 @@ def row_losses(denoiser, rows: torch.Tensor, log_sigma_range: tuple[float, float
     carry most of the Monte Carlo noise of the differences between candidates. Returns [c, n].
     """
     c, n, d = rows.shape
-    pairs = max(1, (n_draws + 1) // 2)
+    pairs = antithetic_pairs(n_draws)
     total = rows.new_zeros(c, n)
     for k in range(pairs):
         u = (k + torch.rand(n, 1, generator=generator, device=rows.device, dtype=rows.dtype)) / pairs
@@ -171,12 +182,14 @@ def level_scores(denoiser, x: torch.Tensor, block: CategoryBlock, sigma_range: t
                        density).T
 
 
-def fit_calibration(scores: torch.Tensor, labels: torch.Tensor,
-                    prior_sd: float = 0.5) -> tuple[float, torch.Tensor]:
-    """(temperature, offsets) maximising the likelihood of ``labels`` under
-    softmax(temperature x scores + offsets), with N(0, prior_sd^2) priors on log temperature
-    and on the offsets (the first offset is 0), so that few rows barely move them."""
+def fit_calibration(scores: torch.Tensor, labels: torch.Tensor, prior_sd: float = 0.5,
+                    weights: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
+    """(temperature, offsets) maximising the likelihood of ``labels`` (each row counted
+    ``weights`` times, once by default) under softmax(temperature x scores + offsets), with
+    N(0, prior_sd^2) priors on log temperature and on the offsets (the first offset is 0), so
+    that few rows barely move them."""
     scores = scores.double().detach()
+    weights = scores.new_ones(len(scores)) if weights is None else weights.double()
     log_t = scores.new_zeros(1, requires_grad=True)
     free = scores.new_zeros(scores.shape[1] - 1, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t, free], max_iter=100, line_search_fn="strong_wolfe")
@@ -185,7 +198,7 @@ def fit_calibration(scores: torch.Tensor, labels: torch.Tensor,
         optimizer.zero_grad()
         offsets = torch.cat([free.new_zeros(1), free])
         logits = torch.exp(log_t) * scores + offsets
-        nll = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
+        nll = (weights * torch.nn.functional.cross_entropy(logits, labels, reduction="none")).sum()
         loss = nll + 0.5 * (log_t.square().sum() + free.square().sum()) / prior_sd**2
         loss.backward()
         return loss
@@ -196,13 +209,52 @@ def fit_calibration(scores: torch.Tensor, labels: torch.Tensor,
     return float(torch.exp(log_t.detach())), offsets
 
 
+def missingness_weights(x: torch.Tensor, is_missing: torch.Tensor, rows: torch.Tensor,
+                        block: CategoryBlock, generator: torch.Generator) -> torch.Tensor | None:
+    """Weights for the observed ``rows`` of x that make them stand for the rows where
+    ``block``'s level is missing: the odds of missingness given the rest of the row, from a
+    ridge-penalised logistic regression on the other encoded columns (fitted on at most
+    PROPENSITY_ROWS rows), capped at MAX_WEIGHT times their mean and scaled to mean 1. None
+    (equal weights) when fewer than MIN_CALIBRATION_ROWS rows are missing."""
+    if int(is_missing.sum()) < MIN_CALIBRATION_ROWS:
+        return None
+    keep = torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
+    keep[block.cols] = False
+
+    def design(r):
+        return torch.cat([torch.ones(len(r), 1, dtype=torch.float64, device=x.device),
+                          x[r][:, keep].double()], dim=1)
+
+    fit_rows = torch.arange(len(x), device=x.device)
+    if len(x) > PROPENSITY_ROWS:
+        fit_rows = torch.randperm(len(x), generator=generator, device=x.device)[:PROPENSITY_ROWS]
+    A, target = design(fit_rows), is_missing[fit_rows].double()
+    beta = torch.zeros(A.shape[1], dtype=torch.float64, device=x.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([beta], max_iter=100, line_search_fn="strong_wolfe")
+
+    def objective():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(A @ beta, target,
+                                                                    reduction="sum")
+        loss = loss + 0.5 * beta[1:].square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+    odds = torch.exp(design(rows) @ beta.detach())
+    weights = (odds / odds.mean()).clamp(max=MAX_WEIGHT)
+    return weights / weights.mean()
+
+
 @torch.no_grad()
 def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryBlock,
               sigma_range: tuple[float, float], n_draws: int,
               generator: torch.Generator) -> CategoryBlock:
     """``block`` with the noise density (:func:`noise_density`) and the calibration fitted on
-    (up to CALIBRATION_ROWS) rows of x where its level is observed; unchanged when too few
-    rows or a single level are observed."""
+    (up to CALIBRATION_ROWS) rows of x where its level is observed, weighted to stand for the
+    rows where it is missing (:func:`missingness_weights`); unchanged when too few rows or a
+    single level are observed."""
     rows = torch.nonzero(~missing[:, block.cols.start], as_tuple=True)[0]
     if len(rows) > CALIBRATION_ROWS:
         pick = torch.randperm(len(rows), generator=generator, device=rows.device)
@@ -211,12 +263,13 @@ def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryB
     labels = torch.argmax(observed[:, block.cols], dim=1)  # 1 - share beats every -share
     if len(rows) < MIN_CALIBRATION_ROWS or len(torch.unique(labels)) < 2:
         return block
-    pairs = max(1, (draws_per_level(len(block.shares), n_draws) + 1) // 2)
+    pairs = antithetic_pairs(draws_per_level(len(block.shares), n_draws))
     density = noise_density(denoiser, completions(observed, block), _log_range(sigma_range),
                             pairs, generator)
     block = block._replace(density=density)
     scores = level_scores(denoiser, observed, block, sigma_range, n_draws, generator)
-    temperature, offsets = fit_calibration(scores, labels)
+    weights = missingness_weights(x, missing[:, block.cols.start], rows, block, generator)
+    temperature, offsets = fit_calibration(scores, labels, weights=weights)
     return block._replace(temperature=temperature, offsets=offsets.to(x.device, x.dtype))
 
 

@@ -164,3 +164,25 @@ def test_importance_sampled_noise_levels_keep_the_scores_unbiased_and_less_noisy
     se = np.sqrt(even.var() / len(even) + weighted.var() / len(weighted))
     assert abs(even.mean() - weighted.mean()) < 4 * se
     assert weighted.var() < 0.6 * even.var()
+
+
+def test_missingness_weights_make_observed_rows_stand_for_the_missing_ones():
+    from diffputer.categorical import missingness_weights
+
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(4000, generator=g)
+    level = (torch.rand(4000, generator=g) < 0.5).long()
+    x = torch.cat([z[:, None], torch.eye(2)[level] - 0.5], dim=1)
+    is_missing = torch.rand(4000, generator=g) < torch.sigmoid(-1 + 1.5 * z)
+    rows = torch.nonzero(~is_missing, as_tuple=True)[0]
+    weights = missingness_weights(x, is_missing, rows, BLOCK, g)
+    # mean 1; capped at 10 times the mean before the cap's few rows were rescaled with the rest
+    assert abs(float(weights.mean()) - 1) < 1e-9 and float(weights.max()) <= 11
+    target, plain = float(z[is_missing].mean()), float(z[rows].mean())
+    weighted = float((weights * z[rows]).sum() / weights.sum())
+    assert target - plain > 0.8 and abs(weighted - target) < 0.15
+    # Missing completely at random: about equal weights; too few missing rows: none.
+    at_random = torch.rand(4000, generator=g) < 0.3
+    rows = torch.nonzero(~at_random, as_tuple=True)[0]
+    assert float(missingness_weights(x, at_random, rows, BLOCK, g).std()) < 0.1
+    assert missingness_weights(x, torch.arange(4000) < 5, rows, BLOCK, g) is None
