@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .accuracy import score
+from .methods import mean_mode
 from .scaling import synthetic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,21 +37,6 @@ REDUCED = {"max_iter": 1, "n_samples": 1}
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def masked_scores(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
-    """MAE over masked numeric cells (z-scale) and accuracy over masked categorical cells."""
-    errors, hits = [], []
-    for j, column in enumerate(truth.columns):
-        rows = mask[:, j]
-        if isinstance(truth[column].dtype, pd.CategoricalDtype):
-            hits.append(imputed[column].to_numpy()[rows] == truth[column].to_numpy()[rows])
-        else:
-            scale = truth[column].std()
-            errors.append(np.abs(imputed[column].to_numpy()[rows] - truth[column].to_numpy()[rows])
-                          / scale)
-    return {"mae": float(np.concatenate(errors).mean()),
-            "accuracy": float(np.concatenate(hits).mean())}
 
 
 def run(n: int, seed: int = 0, settings: dict = REDUCED) -> dict:
@@ -72,8 +59,7 @@ def run(n: int, seed: int = 0, settings: dict = REDUCED) -> dict:
     unchanged = all(imputed[c].to_numpy()[observed[:, j]].tolist()
                     == amputed[c].to_numpy()[observed[:, j]].tolist()
                     for j, c in enumerate(table.columns))
-    means = amputed.fillna({c: amputed[c].mean() if c.startswith("x") else amputed[c].mode()[0]
-                            for c in amputed.columns})
+    means = mean_mode(amputed, seed)
     return {
         "rows": n, "columns": table.shape[1], "missing_cells": int(mask.sum()),
         "incomplete_rows": int(mask.any(axis=1).sum()),
@@ -81,8 +67,8 @@ def run(n: int, seed: int = 0, settings: dict = REDUCED) -> dict:
         "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_after_data_mb": data_mb,
         "observed_unchanged": unchanged, "missing_left": int(imputed.isna().to_numpy().sum()),
         "dtypes_kept": bool((imputed.dtypes == amputed.dtypes).all()),
-        **{f"diffputer_{k}": v for k, v in masked_scores(table, imputed, mask).items()},
-        **{f"mean_{k}": v for k, v in masked_scores(table, means, mask).items()},
+        **{f"diffputer_{k}": v for k, v in score(table, imputed, mask).items()},
+        **{f"mean_{k}": v for k, v in score(table, means, mask).items()},
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "diffputer": diffputer.__version__, "machine": platform.machine(),
     }
