@@ -85,67 +85,117 @@ def column_kind(column: pd.Series) -> str:
     )
 
 
-def _numeric_codec(column: pd.Series) -> ColumnCodec:
-    values = column.dropna().to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError(
-            f"Column {column.name!r} contains +/-inf; replace infinite values with NaN "
-            "(to impute them) or with finite numbers."
-        )
-    scale = float(values.std())
-    if scale == 0.0:
-        warnings.warn(
-            f"Column {column.name!r} is constant ({values[0].item()!r}); its missing cells are "
-            "filled with that constant.",
-            UserWarning,
-            stacklevel=4,
-        )
-        scale = 1.0
-    return ColumnCodec(
-        name=column.name,
-        kind=NUMERIC,
-        dtype=str(column.dtype),
-        loc=float(values.mean()),
-        scale=scale,
-        lower=float(values.min()),
-        upper=float(values.max()),
-        integer=pd.api.types.is_integer_dtype(column.dtype),
-    )
+@dataclass
+class ColumnSummary:
+    """What a column's codec is learned from, for one shard of rows: the summaries of a table's
+    shards merge into the summary of the whole table (:func:`merge_summaries`), so that
+    processes holding different rows encode alike."""
+
+    name: object
+    kind: str | None  # None: no observed value in this shard
+    dtype: str
+    count: int = 0  # observed entries
+    mean: float = 0.0
+    std: float = 0.0
+    lower: float = float("inf")
+    upper: float = float("-inf")
+    integer: bool = False
+    levels: list | None = None  # declared levels (Categorical, bool); None: the observed ones
+    ordered: bool = False
+    counts: dict = field(default_factory=dict)  # level -> observed count
 
 
-def _categorical_codec(column: pd.Series) -> ColumnCodec:
+def summarise_column(column: pd.Series) -> ColumnSummary:
+    """The summary of one column's observed entries (see :class:`ColumnSummary`)."""
     observed = column.dropna()
+    summary = ColumnSummary(name=column.name, kind=None, dtype=str(column.dtype),
+                            count=len(observed))
+    if not len(observed):
+        return summary
+    summary.kind = column_kind(column)
+    if summary.kind == NUMERIC:
+        values = observed.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"Column {column.name!r} contains +/-inf; replace infinite values with NaN "
+                "(to impute them) or with finite numbers."
+            )
+        summary.mean, summary.std = float(values.mean()), float(values.std())
+        summary.lower, summary.upper = float(values.min()), float(values.max())
+        summary.integer = pd.api.types.is_integer_dtype(column.dtype)
+        return summary
     if isinstance(column.dtype, pd.CategoricalDtype):
-        levels = list(column.cat.categories)
-        ordered = bool(column.cat.ordered)
+        summary.levels = [_python_scalar(level) for level in column.cat.categories]
+        summary.ordered = bool(column.cat.ordered)
     elif pd.api.types.is_bool_dtype(column.dtype) or all(
         isinstance(v, (bool, np.bool_)) for v in observed
     ):
-        levels, ordered = [False, True], False
-    else:
-        levels, ordered = sorted(set(observed)), False
-    counts = observed.value_counts()
-    shares = [float(counts.get(level, 0)) / len(observed) for level in levels]
-    return ColumnCodec(
-        name=column.name,
-        kind=CATEGORICAL,
-        dtype=str(column.dtype),
-        levels=[_python_scalar(level) for level in levels],
-        ordered=ordered,
-        shares=shares,
-    )
+        summary.levels = [False, True]
+    summary.counts = {_python_scalar(level): int(count)
+                      for level, count in observed.value_counts().items()}
+    return summary
+
+
+def merge_summaries(parts: list[ColumnSummary]) -> ColumnSummary:
+    """The summary of the union of the shards whose summaries are ``parts`` (one column)."""
+    seen = [p for p in parts if p.count]
+    if len(seen) <= 1:
+        return seen[0] if seen else parts[0]
+    name = seen[0].name
+    if len({p.kind for p in seen}) > 1:
+        raise TypeError(f"Column {name!r} holds numbers in some shards of rows and categories "
+                        "in others; give it one type (e.g. a fixed parquet schema).")
+    dtypes = {p.dtype for p in seen}
+    count = sum(p.count for p in seen)
+    merged = ColumnSummary(name=name, kind=seen[0].kind, count=count,
+                           dtype=seen[0].dtype if len(dtypes) == 1 else "float64")
+    if merged.kind == NUMERIC:
+        merged.mean = sum(p.count * p.mean for p in seen) / count
+        merged.std = float(np.sqrt(sum(p.count * (p.std**2 + (p.mean - merged.mean) ** 2)
+                                       for p in seen) / count))
+        merged.lower, merged.upper = min(p.lower for p in seen), max(p.upper for p in seen)
+        merged.integer = all(p.integer for p in seen)
+        return merged
+    if any((p.levels, p.ordered) != (seen[0].levels, seen[0].ordered) for p in seen):
+        raise ValueError(f"Column {name!r} has different declared levels in different shards "
+                         "of rows; give every shard the same categories.")
+    merged.levels, merged.ordered = seen[0].levels, seen[0].ordered
+    for p in seen:
+        for level, n in p.counts.items():
+            merged.counts[level] = merged.counts.get(level, 0) + n
+    return merged
+
+
+def codec_from_summary(summary: ColumnSummary) -> ColumnCodec:
+    """The codec of a column learned from its (merged) summary."""
+    name = summary.name
+    if not summary.count:
+        raise ValueError(
+            f"Column {name!r} has no observed value; nothing can be learned about it. "
+            "Drop it before imputing."
+        )
+    if summary.kind == NUMERIC:
+        scale = summary.std
+        if scale == 0.0:
+            warnings.warn(
+                f"Column {name!r} is constant ({summary.mean!r}); its missing cells are "
+                "filled with that constant.",
+                UserWarning,
+                stacklevel=5,
+            )
+            scale = 1.0
+        return ColumnCodec(name=name, kind=NUMERIC, dtype=summary.dtype, loc=summary.mean,
+                           scale=scale, lower=summary.lower, upper=summary.upper,
+                           integer=summary.integer)
+    levels = summary.levels if summary.levels is not None else sorted(summary.counts)
+    shares = [float(summary.counts.get(level, 0)) / summary.count for level in levels]
+    return ColumnCodec(name=name, kind=CATEGORICAL, dtype=summary.dtype, levels=list(levels),
+                       ordered=summary.ordered, shares=shares)
 
 
 def fit_codec(column: pd.Series) -> ColumnCodec:
     """Learn how to encode one column from its observed entries."""
-    if column.notna().sum() == 0:
-        raise ValueError(
-            f"Column {column.name!r} has no observed value; nothing can be learned about it. "
-            "Drop it before imputing."
-        )
-    if column_kind(column) == NUMERIC:
-        return _numeric_codec(column)
-    return _categorical_codec(column)
+    return codec_from_summary(summarise_column(column))
 
 
 def _encode_column(codec: ColumnCodec, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +253,11 @@ def fill_cells(original: pd.DataFrame, cells: dict[int, np.ndarray]) -> pd.DataF
     return out
 
 
+def summarise(df: pd.DataFrame) -> list[ColumnSummary]:
+    """The summary of every column of ``df`` (see :class:`ColumnSummary`)."""
+    return [summarise_column(df[name]) for name in df.columns]
+
+
 class TableEncoder:
     """Fitted column codecs for one table layout.
 
@@ -219,6 +274,12 @@ class TableEncoder:
     @classmethod
     def fit(cls, df: pd.DataFrame) -> "TableEncoder":
         return cls([fit_codec(df[name]) for name in df.columns])
+
+    @classmethod
+    def from_summaries(cls, shards: list[list[ColumnSummary]]) -> "TableEncoder":
+        """The encoder of the table whose shards of rows have the column summaries ``shards``
+        (one :func:`summarise` each): the same as fitted on all their rows at once."""
+        return cls([codec_from_summary(merge_summaries(list(parts))) for parts in zip(*shards)])
 
     @property
     def columns(self) -> list:

@@ -107,3 +107,39 @@ def test_project_snaps_one_hot_blocks_and_clips_numbers():
     projected = encoder.project(X.copy())
     np.testing.assert_allclose(projected[2], [SIGMA_DATA, 0.5, -0.5], rtol=1e-6)
     np.testing.assert_allclose(projected[:2], X[:2], rtol=1e-6)
+
+
+def test_shards_summarised_apart_encode_like_the_whole_table(mixed_df):
+    from diffputer.encoding import summarise
+
+    shards = [mixed_df.iloc[:25], mixed_df.iloc[25:26], mixed_df.iloc[26:]]
+    whole = TableEncoder.fit(mixed_df)
+    merged = TableEncoder.from_summaries([summarise(shard) for shard in shards])
+    assert merged.columns == whole.columns
+    for a, b in zip(merged.codecs, whole.codecs):
+        assert (a.kind, a.levels, a.ordered, a.integer) == (b.kind, b.levels, b.ordered, b.integer)
+        np.testing.assert_allclose([a.loc, a.scale, a.lower, a.upper], [b.loc, b.scale, b.lower, b.upper],
+                                   rtol=1e-12)
+        np.testing.assert_allclose(a.shares, b.shares, rtol=1e-12)
+    X_whole, M_whole = whole.encode(mixed_df)
+    X_merged, M_merged = merged.encode(mixed_df)
+    np.testing.assert_allclose(X_merged, X_whole, atol=1e-6)
+    assert (M_merged == M_whole).all()
+    # one shard: exactly the codecs of a plain fit
+    assert TableEncoder.from_summaries([summarise(mixed_df)]).to_dict() == whole.to_dict()
+
+
+def test_shards_that_disagree_on_a_column_are_refused():
+    from diffputer.encoding import summarise
+
+    numbers = pd.DataFrame({"x": [1.0, 2.0], "y": [1.0, 2.0]})
+    words = pd.DataFrame({"x": ["a", "b"], "y": [3.0, 4.0]})
+    with pytest.raises(TypeError, match="'x' holds numbers in some shards"):
+        TableEncoder.from_summaries([summarise(numbers), summarise(words)])
+    first = pd.DataFrame({"g": pd.Categorical(["a"], categories=["a", "b"])})
+    second = pd.DataFrame({"g": pd.Categorical(["c"], categories=["a", "c"])})
+    with pytest.raises(ValueError, match="'g' has different declared levels"):
+        TableEncoder.from_summaries([summarise(first), summarise(second)])
+    empty = pd.DataFrame({"x": [np.nan, np.nan]})
+    with pytest.raises(ValueError, match="'x' has no observed value"):
+        TableEncoder.from_summaries([summarise(empty), summarise(empty)])
