@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="save the EM state there after each iteration; rerun with the same "
                           "arguments to resume a killed run")
     imp.add_argument("--quiet", action="store_true", help="no progress bars")
+    imp.add_argument("--distributed", action="store_true",
+                     help="run as one of the processes that torchrun launches: each reads its "
+                          "share of the rows (its row groups of a parquet input), they fit one "
+                          "model together, and rank 0 writes the output")
     return parser
 
 
@@ -82,16 +87,42 @@ def parse_setting(text: str) -> tuple[str, object]:
     return name, raw
 
 
+def read_shard(path: Path, group) -> pd.DataFrame:
+    """This process's rows of the input (indexed by their row numbers in the file): its
+    parquet row groups, or its slice of a CSV; the whole table for a single process."""
+    from .distributed import read_parquet_shard, shard_bounds
+
+    if group.size == 1 or not path.exists():
+        return read_table(path)
+    if _is_parquet(path):
+        return read_parquet_shard(path, group)
+    data = read_table(path)
+    start, stop = shard_bounds(len(data), group.size, group.rank)
+    return data.iloc[start:stop]
+
+
 def run_impute(args) -> None:
+    from .distributed import LOCAL, gather_imputations, process_group
     from .estimator import impute
 
     options = dict(parse_setting(text) for text in args.settings)
     if args.max_iter is not None:
         options["max_iter"] = args.max_iter
-    data = read_table(args.input)
-    result = impute(data, m=args.m, preset=args.preset, device=args.device,
-                    random_state=args.seed, progress=not args.quiet,
-                    checkpoint_dir=args.checkpoint_dir, **options)
+    if args.distributed and args.checkpoint_dir is not None:
+        raise ValueError("--checkpoint-dir cannot be combined with --distributed yet.")
+    with process_group(args.device) if args.distributed else nullcontext(LOCAL) as group:
+        data = read_shard(args.input, group)
+        result = impute(data, m=args.m, preset=args.preset, device=args.device,
+                        random_state=args.seed, progress=not args.quiet and group.rank == 0,
+                        checkpoint_dir=args.checkpoint_dir, distributed=args.distributed,
+                        **options)
+        if args.distributed:
+            result = gather_imputations(result, group)
+        if group.rank == 0:
+            write_result(result, args)
+
+
+def write_result(result, args) -> None:
     table = result.complete(args.format, include=True)
     write_table(table, args.output)
     if not args.quiet:

@@ -53,14 +53,16 @@ class Preconditioned(nn.Module):
         return c_skip(sigma, sd) * x + c_out(sigma, sd) * F
 
 
-def edm_loss(denoiser: Preconditioned, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Weighted denoising loss, averaged over rows and entries (EDM eq. 2 and Table 1)."""
+def edm_loss(denoiser, x: torch.Tensor, generator: torch.Generator,
+             sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+    """Weighted denoising loss, averaged over rows and entries (EDM eq. 2 and Table 1);
+    ``denoiser`` is a :class:`Preconditioned` with that ``sigma_data`` (or a wrapper of one)."""
     n = x.shape[0]
     log_sigma = torch.randn(n, 1, generator=generator, device=x.device) * P_STD + P_MEAN
     sigma = log_sigma.exp()
     noise = torch.randn(x.shape, generator=generator, device=x.device) * sigma
     denoised = denoiser(x + noise, sigma)
-    return (loss_weight(sigma, denoiser.sigma_data) * (denoised - x) ** 2).mean()
+    return (loss_weight(sigma, sigma_data) * (denoised - x) ** 2).mean()
 
 
 def karras_sigmas(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from .diffusion import Preconditioned, edm_loss, karras_sigmas
-from .categorical import CategoryBlock, calibrate, resample_categories
+from .categorical import PROPENSITY_ROWS, CategoryBlock, calibrate, resample_categories
 from .checkpoint import Checkpointer, EMState
+from .distributed import LOCAL, Group, sample_rows
 from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
-from .history import History, chain_statistics
+from .history import History, chain_statistics, pooled_statistics
 from .initial import linear_fill
 from .network import Denoiser
 from .sampling import conditional_sample
@@ -65,26 +66,49 @@ def new_denoiser(n_features: int, width: int, seed: int, device) -> Precondition
     return Preconditioned(net).to(device)
 
 
+def batch_indices(order: torch.Tensor, batch_size: int, steps: int):
+    """``steps`` batches of the shuffled rows ``order``: its consecutive slices (the last may
+    be short), then, when more steps are asked (a rank with fewer rows than another), full
+    batches taken from its start again."""
+    n = len(order)
+    own = -(-n // batch_size)
+    for i in range(steps):
+        if i < own:
+            yield order[i * batch_size : (i + 1) * batch_size]
+        else:
+            start = (i - own) * batch_size
+            yield order[torch.arange(start, start + batch_size, device=order.device) % n]
+
+
 def train_denoiser(
     denoiser: Preconditioned,
     X: torch.Tensor,
     settings: Settings,
     generator: torch.Generator,
     on_epoch=None,
+    group: Group = LOCAL,
 ) -> list[float]:
-    """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses."""
+    """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses.
+
+    Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
+    rows of every rank, every rank takes as many steps per epoch as the one with the most
+    rows, and the epoch loss is the ranks' mean (see ``distributed.py``).
+    """
     denoiser.train()
+    model = group.parallel(denoiser)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=LR_DECAY, patience=LR_PATIENCE
     )
-    n, batch_size = X.shape[0], min(settings.batch_size, X.shape[0])
+    n = X.shape[0]
+    batch_size = max(1, min(settings.batch_size // group.size, group.max(n)))
+    per_epoch = group.max(-(-n // batch_size))
     losses, steps, best, stale = [], 0, float("inf"), 0
     for _ in range(settings.epochs):
         order = torch.randperm(n, generator=generator, device=X.device)
         total, batches = 0.0, 0
-        for start in range(0, n, batch_size):
-            loss = edm_loss(denoiser, X[order[start : start + batch_size]], generator)
+        for batch in batch_indices(order, batch_size, per_epoch):
+            loss = edm_loss(model, X[batch], generator, denoiser.sigma_data)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(denoiser.parameters(), GRAD_CLIP)
@@ -92,7 +116,7 @@ def train_denoiser(
             total, batches, steps = total + loss.item(), batches + 1, steps + 1
             if settings.max_steps is not None and steps >= settings.max_steps:
                 break
-        epoch_loss = total / batches
+        epoch_loss = group.mean(total / batches)
         if not np.isfinite(epoch_loss):
             raise DivergenceError(f"the training loss became {epoch_loss} at epoch {len(losses) + 1}")
         losses.append(epoch_loss)
@@ -114,16 +138,35 @@ def categorical_blocks(encoder: TableEncoder) -> list[CategoryBlock]:
 
 def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
                       encoder: TableEncoder, settings: Settings,
-                      generator: torch.Generator) -> list[CategoryBlock]:
+                      generator: torch.Generator, group: Group = LOCAL) -> list[CategoryBlock]:
     """The categorical blocks with the denoiser's scores calibrated on X's observed levels
-    (see ``categorical.py``); uncalibrated when categories are not redrawn."""
+    (see ``categorical.py``); uncalibrated when categories are not redrawn.
+
+    Over a process ``group`` they are calibrated on rank 0, on a sample of every rank's rows
+    (at most PROPENSITY_ROWS in all, what one process would use), and broadcast.
+    """
     blocks = categorical_blocks(encoder)
     if not settings.category_draws or not blocks:
         return blocks
     device = module_device(denoiser)
+    if group.size > 1:
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator,
+                                                      device=generator.device)))
+        X, M = sample_rows((X, M), PROPENSITY_ROWS, group, rng)
+        fitted = None
+        if group.rank == 0:
+            fitted = [block_to(block, "cpu") for block in
+                      calibrated_blocks(denoiser, X, M, encoder, settings, generator)]
+        return [block_to(block, device) for block in group.broadcast(fitted)]
     X_t, M_t = torch.as_tensor(X, device=device), torch.as_tensor(M, device=device)
     return [calibrate(denoiser, X_t, M_t, block, (settings.sigma_min, settings.sigma_max),
                       settings.category_draws, generator) for block in blocks]
+
+
+def block_to(block: CategoryBlock, device) -> CategoryBlock:
+    """``block`` with its tensors on ``device``."""
+    return block._replace(**{name: getattr(block, name).to(device)
+                             for name in ("offsets", "density") if getattr(block, name) is not None})
 
 
 def draw(
@@ -170,6 +213,7 @@ def proper_draws(
     encoder: TableEncoder,
     settings: Settings,
     generator: torch.Generator,
+    group: Group = LOCAL,
 ) -> list[np.ndarray]:
     """One draw per table in ``tables``, each carrying parameter uncertainty.
 
@@ -181,6 +225,8 @@ def proper_draws(
     (:func:`refill`). The missing cells of the original rows are then drawn from that model.
     With one round the resample's missing cells keep the fitted model's fill, and the refit
     moves only part of the way a bootstrap EM would: by the observed share of the information.
+    Over a process ``group``, each rank resamples its own rows (a bootstrap stratified by
+    shard) and the fine-tune is data-parallel.
     """
     device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
@@ -195,9 +241,10 @@ def proper_draws(
         tuned = copy.deepcopy(denoiser)
         for round_ in range(settings.proper_rounds):
             if round_:
-                resample = refill(tuned, resample, M_boot, encoder, settings, generator)
-            train_denoiser(tuned, torch.as_tensor(resample, device=device), tuning, generator)
-        categories = calibrated_blocks(tuned, table, M, encoder, settings, generator)
+                resample = refill(tuned, resample, M_boot, encoder, settings, generator, group)
+            train_denoiser(tuned, torch.as_tensor(resample, device=device), tuning, generator,
+                           group=group)
+        categories = calibrated_blocks(tuned, table, M, encoder, settings, generator, group)
         sample, _ = draw(tuned, torch.as_tensor(table[rows], device=device), M_rows, settings,
                          generator, categories)
         draws.append(with_rows(table, rows, encoder.project(sample.cpu().numpy())))
@@ -205,12 +252,12 @@ def proper_draws(
 
 
 def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: TableEncoder,
-           settings: Settings, generator: torch.Generator) -> np.ndarray:
+           settings: Settings, generator: torch.Generator, group: Group = LOCAL) -> np.ndarray:
     """X with its missing cells filled anew by ``denoiser``, as the M-step's tables are filled
     (one draw, or the posterior mean of ``n_samples`` draws)."""
     rows = np.flatnonzero(M.any(axis=1))
     stochastic = settings.m_step_fill == "draw"
-    categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator)
+    categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)
     step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                   n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
                   categories=categories)
@@ -300,15 +347,18 @@ def z_scale(encoder: TableEncoder) -> np.ndarray:
 
 
 def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str,
-                 rng: np.random.Generator | None = None) -> np.ndarray:
+                 rng: np.random.Generator | None = None, group: Group = LOCAL) -> np.ndarray:
     """X with its missing entries at their EM start values (a copy); drawn when ``rng`` is
-    given (for a stochastic EM), else predicted."""
-    if init == "mean" or not M.any():
+    given (for a stochastic EM), else predicted. Over a process ``group`` (X this rank's
+    rows), the regressions are fitted on all ranks' rows."""
+    if init == "mean" or not group.sum(float(M.any())):
         return X.copy()
     blocks = [np.arange(cols.start, cols.stop) for _, cols in encoder.blocks()]
     shares = [np.asarray(codec.shares) if codec.kind == CATEGORICAL else None
               for codec, _ in encoder.blocks()]
-    return encoder.clip(linear_fill(X, M, blocks, rng=rng, shares=shares).astype(np.float32))
+    total = None if group.size == 1 else group.sum
+    return encoder.clip(linear_fill(X, M, blocks, rng=rng, shares=shares,
+                                    total=total).astype(np.float32))
 
 
 @dataclass
@@ -333,6 +383,7 @@ def run_em(
     callback=None,
     progress=None,
     checkpoint: Checkpointer | None = None,
+    group: Group = LOCAL,
 ) -> EMResult:
     """DiffPuter's EM loop on an encoded table (missing entries of X at their initial value).
 
@@ -342,9 +393,10 @@ def run_em(
     ``progress`` is an object with ``iteration(k)``, ``epoch(loss)`` and ``close()`` (a tqdm
     wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
     With a ``checkpoint``, the loop resumes from its saved state and saves it after every
-    iteration but the last (see ``checkpoint.py``).
+    iteration but the last (see ``checkpoint.py``). Over a process ``group``, X and M hold
+    this rank's rows, and so does the result (see ``distributed.py``).
     """
-    generator = make_generator(seed, device)
+    generator = make_generator(group.rank_seed(seed), device)
     history = History(variables=encoder.columns)
     rows = np.flatnonzero(M.any(axis=1))
     stochastic = settings.m_step_fill == "draw"
@@ -353,7 +405,8 @@ def run_em(
     if state is None:
         first = 0
         X = start_values(X, M, encoder, settings.init,
-                         np.random.default_rng(seed) if stochastic else None)
+                         np.random.default_rng(group.rank_seed(seed)) if stochastic else None,
+                         group)
         previous = X[rows]  # the last E-step's mean (start values at first)
     else:
         first, X, previous, history = state.iteration, state.X, state.previous, state.history
@@ -375,7 +428,9 @@ def run_em(
         if callback is not None:
             callback(history)
 
-    n_iter = settings.max_iter if M.any() else 1  # nothing to iterate on a complete table
+    # Nothing to iterate on a complete table.
+    n_iter = settings.max_iter if group.sum(float(M.any())) else 1
+    imputed_cells = M[rows][:, encoder.offsets[:-1]].sum(axis=0)
     for iteration in range(first, n_iter):
         started = time.perf_counter()
         if progress is not None:
@@ -384,7 +439,8 @@ def run_em(
             denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
         history.losses.append([])
         try:
-            train_denoiser(denoiser, torch.as_tensor(X, device=device), settings, generator, on_epoch)
+            train_denoiser(denoiser, torch.as_tensor(X, device=device), settings, generator,
+                           on_epoch, group)
         except DivergenceError as err:
             raise DivergenceError(
                 f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."
@@ -397,16 +453,22 @@ def run_em(
             count = last_samples
         else:  # a stochastic EM fills the next M-step's table with one draw
             count = chains if stochastic else n_samples
-        categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator)
+        categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                       n_samples=count, keep=keep_now, chains=chains, categories=categories)
         missing = M[rows]
-        change = float(np.abs((step.mean - previous) * scale)[missing].mean()) if missing.any() else 0.0
+        changed, n_missing = group.sum(np.array([
+            np.abs((step.mean - previous) * scale)[missing].sum(), missing.sum()]))
+        change = float(changed / n_missing) if n_missing else 0.0
+        chain_means, chain_vars = step.chain_means, step.chain_vars
+        if group.size > 1:
+            chain_means, chain_vars = pooled_statistics(
+                group.all_gather((imputed_cells, chain_means, chain_vars)))
         previous = step.mean
         # The last iteration leaves the posterior mean: fit_transform's answer.
         fill = step.mean if last else m_step_values(step, settings)
         X[rows] = np.where(missing, fill, X[rows])
-        history.add_iteration(time.perf_counter() - started, change, step.chain_means, step.chain_vars)
+        history.add_iteration(time.perf_counter() - started, change, chain_means, chain_vars)
         if callback is not None:
             callback(history)
         if last:

@@ -13,9 +13,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
 from .checkpoint import Checkpointer, fingerprint
+from .distributed import Group, current_group, local_device
 from .em import (calibrated_blocks, e_step, m_step_tables, make_generator,
                  needs_posterior_mean, proper_draws, run_em, with_rows)
-from .encoding import TableEncoder
+from .encoding import TableEncoder, summarise
 from .history import History
 from .result import MultipleImputation
 from .settings import SETTING_NAMES, resolve
@@ -93,7 +94,14 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         rounds; without it, the m draws share the final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
-        Seed; the same seed on the same device gives the same output.
+        Seed; the same seed on the same device gives the same output (and, with
+        ``distributed``, the same number of processes).
+    distributed : bool
+        Fit together with the other processes of the ``torch.distributed`` process group
+        (launched by ``torchrun``, initialised by the caller): each process passes its own
+        contiguous shard of the rows (rank 0 the first) and gets its shard back; they train
+        one model, data-parallel (see ``distributed.py``). On GPUs each process uses the
+        device ``cuda:LOCAL_RANK``.
     progress : bool
         Show tqdm progress bars.
     callback : callable or None
@@ -133,6 +141,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         random_state=None,
         progress=True,
         callback=None,
+        distributed=False,
     ):
         self.preset = preset
         self.width = width
@@ -164,27 +173,38 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.callback = callback
+        self.distributed = distributed
 
     # -- fitting ---------------------------------------------------------------------------
 
     def _settings(self):
         return resolve(self.preset, **{name: getattr(self, name) for name in SETTING_NAMES})
 
+    def _group(self) -> Group:
+        return current_group(self.distributed)
+
     def _fit(self, X, keep: int = 0, mean: bool = True, checkpoint_dir=None):
         """EM on X; ``mean=False``: the caller wants only the ``keep`` draws (see ``impute``)."""
         settings = self._settings()
-        device = resolve_device(self.device)
+        group = self._group()
+        device = local_device(resolve_device(self.device), group)
+        if group.size > 1 and checkpoint_dir is not None:
+            raise ValueError("checkpoint_dir cannot be combined with distributed=True yet; "
+                             "leave it out (None).")
         seed = _seed(self.random_state, _SEED_FIT)
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable or None; got {type(self.callback).__name__}.")
         df, was_array = as_dataframe(X)
         check_min_rows(df)
-        encoder = TableEncoder.fit(df)
+        # Every process learns the encoding from the column summaries of all of them.
+        encoder = TableEncoder.from_summaries(group.all_gather(summarise(df)))
         settings = settings.for_table(encoder.n_features)
         X_enc, M = encoder.encode(df)
-        if not M.any():
+        incomplete = bool(group.sum(float(M.any())))
+        if not incomplete:
             warnings.warn("X has no missing values; nothing to impute.", UserWarning, stacklevel=3)
-        progress = ProgressBars.for_fit(settings, len(df), M.any()) if self.progress else None
+        progress = (ProgressBars.for_fit(settings, len(df), incomplete)
+                    if self.progress and group.rank == 0 else None)
         last_samples = None if mean or needs_posterior_mean(settings, keep) else keep
         checkpoint = None
         if checkpoint_dir is not None:
@@ -193,7 +213,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
             checkpoint = Checkpointer(checkpoint_dir, fit_id)
         result = run_em(X_enc, M, encoder, settings, seed=seed, device=device, keep=keep,
                         last_samples=last_samples, callback=self.callback, progress=progress,
-                        checkpoint=checkpoint)
+                        checkpoint=checkpoint, group=group)
         self.settings_ = settings
         self.encoder_ = encoder
         self.denoiser_ = result.denoiser
@@ -233,10 +253,11 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         return df, was_array, X_enc, M
 
     def _draws(self, X_enc, M, n_samples: int, keep: int, stream: int):
-        generator = make_generator(_seed(self.random_state, stream), self.device_)
+        group = self._group()
+        generator = make_generator(group.rank_seed(_seed(self.random_state, stream)), self.device_)
         rows = np.flatnonzero(M.any(axis=1))
         categories = calibrated_blocks(self.denoiser_, X_enc, M, self.encoder_, self.settings_,
-                                       generator)
+                                       generator, group)
         step = e_step(self.denoiser_, X_enc[rows], M[rows], self.encoder_, self.settings_,
                       generator, n_samples=n_samples, keep=keep, categories=categories)
         return rows, step
@@ -271,9 +292,12 @@ class DiffPuter(TransformerMixin, BaseEstimator):
 
     def _proper_draws(self, mean_table, draw_tables, M):
         """One proper draw per draw table; they fine-tune on tables like the M-step's."""
-        generator = make_generator(_seed(self.random_state, _SEED_PROPER), self.device_)
+        group = self._group()
+        generator = make_generator(group.rank_seed(_seed(self.random_state, _SEED_PROPER)),
+                                   self.device_)
         tables = m_step_tables(mean_table, draw_tables, len(draw_tables), self.settings_)
-        return proper_draws(self.denoiser_, tables, M, self.encoder_, self.settings_, generator)
+        return proper_draws(self.denoiser_, tables, M, self.encoder_, self.settings_, generator,
+                            group)
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""

@@ -81,3 +81,18 @@ def chain_statistics(draws_values: np.ndarray, missing: np.ndarray):
             if rows.sum() > 1:
                 variances[j] = cells.var(axis=1, ddof=1)
     return means, variances
+
+
+def pooled_statistics(parts):
+    """:func:`chain_statistics` of the union of several shards of rows, from each shard's
+    (imputed cells per variable [p], means [p, chains], variances [p, chains])."""
+    counts = np.stack([np.asarray(c, dtype=np.float64) for c, _, _ in parts])[:, :, None]
+    means = np.stack([m for _, m, _ in parts])
+    variances = np.stack([v for _, _, v in parts])
+    n = counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, counts * means, 0.0).sum(axis=0) / n
+        within = np.where(counts > 1, (counts - 1) * variances, 0.0)
+        between = np.where(counts > 0, counts * (means - mean) ** 2, 0.0)
+        variance = (within + between).sum(axis=0) / (n - 1)
+    return np.where(n > 0, mean, np.nan), np.where(n > 1, variance, np.nan)

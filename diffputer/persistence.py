@@ -43,7 +43,9 @@ def save_model(model, path) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(model, "denoiser_")
-    params = {k: v for k, v in model.get_params().items() if k != "callback"}
+    # A loaded model imputes in the process that loads it, whatever group fitted it.
+    params = {k: v for k, v in model.get_params().items()
+              if k not in ("callback", "distributed")}
     metadata = {
         "params": params,
         "settings": model.settings_.to_dict(),

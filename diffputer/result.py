@@ -92,6 +92,19 @@ class MultipleImputation:
                  for t in tables[1:]]
         return cls(data, cells, History(variables=list(data.columns)))
 
+    @classmethod
+    def concat(cls, parts: list["MultipleImputation"]) -> "MultipleImputation":
+        """The imputations of the table whose consecutive shards of rows ``parts`` impute (the
+        same columns and m in each; the history and model of the first)."""
+        if len({part.m for part in parts}) > 1:
+            raise ValueError(f"The shards hold different numbers of imputations: "
+                             f"{[part.m for part in parts]}.")
+        data = pd.concat([part.data for part in parts])
+        imp = [{j: np.concatenate([part.imp[i][j] for part in parts if j in part.imp[i]])
+                for j in range(data.shape[1]) if any(j in part.imp[i] for part in parts)}
+               for i in range(parts[0].m)]
+        return cls(data, imp, parts[0].history, model=parts[0].model)
+
     @property
     def m(self) -> int:
         return len(self.imp)
