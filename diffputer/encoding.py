@@ -279,6 +279,11 @@ class TableEncoder:
     def from_summaries(cls, shards: list[list[ColumnSummary]]) -> "TableEncoder":
         """The encoder of the table whose shards of rows have the column summaries ``shards``
         (one :func:`summarise` each): the same as fitted on all their rows at once."""
+        names = [[summary.name for summary in shard] for shard in shards]
+        for other in names[1:]:
+            if other != names[0]:
+                raise ValueError(f"The shards of rows have different columns: {names[0]} and "
+                                 f"{other}; give every process the same columns in the same order.")
         return cls([codec_from_summary(merge_summaries(list(parts))) for parts in zip(*shards)])
 
     @property

@@ -140,6 +140,8 @@ def test_shards_that_disagree_on_a_column_are_refused():
     second = pd.DataFrame({"g": pd.Categorical(["c"], categories=["a", "c"])})
     with pytest.raises(ValueError, match="'g' has different declared levels"):
         TableEncoder.from_summaries([summarise(first), summarise(second)])
+    with pytest.raises(ValueError, match="different columns"):
+        TableEncoder.from_summaries([summarise(numbers), summarise(numbers[["y", "x"]])])
     empty = pd.DataFrame({"x": [np.nan, np.nan]})
     with pytest.raises(ValueError, match="'x' has no observed value"):
         TableEncoder.from_summaries([summarise(empty), summarise(empty)])
