@@ -129,3 +129,25 @@ def test_torchrun_matches_one_process_on_the_same_masks_and_budget(tmp_path):
             assert_valid_completion(amputed, completed)
             errors[name].append(score(truth, completed, mask)["mae"])
     assert abs(np.mean(errors["two"]) / np.mean(errors["one"]) - 1) < 0.03, errors
+
+
+def test_distributed_without_a_process_group_is_refused_clearly(mixed_df, tiny, tmp_path):
+    from diffputer import DiffPuter
+
+    with pytest.raises(RuntimeError, match="needs a torch.distributed process group"):
+        DiffPuter(distributed=True, **tiny).fit(mixed_df)
+    source = tmp_path / "in.csv"
+    mixed_df.to_csv(source, index=False)
+    outside = _cli(str(source), "-o", str(tmp_path / "out.csv"), "--distributed")
+    assert outside.returncode == 2 and "runs under torchrun" in outside.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_saved_model_loads_to_impute_in_the_loading_process(mixed_df, tiny, tmp_path):
+    from diffputer import DiffPuter
+
+    model = DiffPuter(**tiny).fit(mixed_df).set_params(distributed=True)
+    model.save(tmp_path / "model.pt")
+    loaded = DiffPuter.load(tmp_path / "model.pt")
+    assert loaded.distributed is False
+    assert not loaded.transform(mixed_df).isna().any().any()
