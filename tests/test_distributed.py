@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch.multiprocessing as mp
 
-from benchmarks import data
 from benchmarks.accuracy import score
+from benchmarks.scaling import synthetic
 from diffputer import MultipleImputation, impute, missing_mask
 from diffputer.distributed import row_group_owners, shard_bounds
 from diffputer.em import batch_indices
@@ -103,7 +103,7 @@ def test_torchrun_matches_one_process_on_the_same_masks_and_budget(tmp_path):
     """``torchrun --nproc-per-node 2 -m diffputer impute --distributed`` on a parquet file of 4
     row groups: rank 0 writes every row, in input order, observed cells unchanged, and the
     imputation error is within 3% of one process's with the same settings."""
-    truth = data.load("california").iloc[:4000].reset_index(drop=True)
+    truth = synthetic(4000)[[f"x{j}" for j in range(8)] + ["c0"]]  # 8 numeric, 1 categorical
     mask = np.asarray(missing_mask(truth, 0.3, "MCAR", seed=0))
     amputed = truth.mask(mask)
     source = tmp_path / "in.parquet"
