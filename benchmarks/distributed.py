@@ -37,7 +37,7 @@ def rank_costs(rank: int, size: int, store: str, n: int, steps: int, threads: in
     import torch.distributed as dist
 
     from diffputer import missing_mask
-    from diffputer.distributed import LOCAL, ProcessGroup, shard_bounds
+    from diffputer.distributed import current_group, local_rows
     from diffputer.em import (calibrated_blocks, draw, make_generator, new_denoiser,
                               start_values, train_denoiser)
     from diffputer.encoding import TableEncoder, summarise
@@ -46,11 +46,10 @@ def rank_costs(rank: int, size: int, store: str, n: int, steps: int, threads: in
     torch.set_num_threads(threads)
     if size > 1:
         dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=size)
-    group = ProcessGroup() if size > 1 else LOCAL
+    group = current_group(distributed=size > 1)
     table = synthetic(n)
     amputed = table.mask(missing_mask(table, 0.3, "MCAR", seed=0))
-    start, stop = shard_bounds(n, size, rank)
-    shard = amputed.iloc[start:stop]
+    shard = local_rows(amputed, group)
     encoder = TableEncoder.from_summaries(group.all_gather(summarise(shard)))
     X, M = encoder.encode(shard)
     settings = resolve("fast").for_table(encoder.n_features)

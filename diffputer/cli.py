@@ -90,15 +90,13 @@ def parse_setting(text: str) -> tuple[str, object]:
 def read_shard(path: Path, group) -> pd.DataFrame:
     """This process's rows of the input (indexed by their row numbers in the file): its
     parquet row groups, or its slice of a CSV; the whole table for a single process."""
-    from .distributed import read_parquet_shard, shard_bounds
+    from .distributed import local_rows, read_parquet_shard
 
     if group.size == 1 or not path.exists():
         return read_table(path)
     if _is_parquet(path):
         return read_parquet_shard(path, group)
-    data = read_table(path)
-    start, stop = shard_bounds(len(data), group.size, group.rank)
-    return data.iloc[start:stop]
+    return local_rows(read_table(path), group)
 
 
 def run_impute(args) -> None:

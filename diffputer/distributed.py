@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .result import MultipleImputation
+
 
 class Group:
     """One process alone: every collective operation is the identity."""
@@ -161,6 +163,12 @@ def shard_bounds(n: int, size: int, rank: int) -> tuple[int, int]:
     return start, start + base + (rank < extra)
 
 
+def local_rows(table: pd.DataFrame, group: Group) -> pd.DataFrame:
+    """This rank's contiguous share of a table's rows (:func:`shard_bounds`)."""
+    start, stop = shard_bounds(len(table), group.size, group.rank)
+    return table.iloc[start:stop]
+
+
 def sample_rows(arrays: tuple[np.ndarray, ...], limit: int, group: Group,
                 rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """The same rows of each array (rows aligned) from every rank, gathered on every rank in
@@ -178,8 +186,6 @@ def sample_rows(arrays: tuple[np.ndarray, ...], limit: int, group: Group,
 def gather_imputations(result, group: Group):
     """The ranks' :class:`~diffputer.MultipleImputation` of their shards as one, of the whole
     table, on rank 0 (None elsewhere)."""
-    from .result import MultipleImputation
-
     parts = group.all_gather((result.data, result.imp))
     if group.rank != 0:
         return None
@@ -206,9 +212,7 @@ def read_parquet_shard(path, group: Group) -> pd.DataFrame:
     sizes = [source.metadata.row_group(i).num_rows for i in range(source.num_row_groups)]
     owners = row_group_owners(sizes, group.size)
     if len(np.unique(owners)) < group.size:
-        table = source.read().to_pandas()
-        start, stop = shard_bounds(len(table), group.size, group.rank)
-        return table.iloc[start:stop]
+        return local_rows(source.read().to_pandas(), group)
     mine = np.flatnonzero(owners == group.rank)
     shard = source.read_row_groups(mine.tolist()).to_pandas()
     first = int(sum(sizes[: mine[0]]))

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import torch.multiprocessing as mp
 
 from benchmarks.accuracy import score
@@ -53,8 +54,6 @@ def test_pooled_chain_statistics_equal_those_of_all_rows():
 
 def test_uneven_shards_take_as_many_steps_as_the_largest():
     order = np.arange(10)[::-1].copy()
-    import torch
-
     batches = [b.tolist() for b in batch_indices(torch.as_tensor(order), 4, 3)]
     assert batches == [[9, 8, 7, 6], [5, 4, 3, 2], [1, 0]]  # one process: plain slices
     batches = [b.tolist() for b in batch_indices(torch.as_tensor(order), 4, 5)]
