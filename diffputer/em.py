@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ._malloc import keep_freed_memory
 from .diffusion import Preconditioned, edm_loss, karras_sigmas
 from .categorical import PROPENSITY_ROWS, CategoryBlock, calibrate, resample_categories
 from .checkpoint import Checkpointer, EMState
@@ -94,6 +95,7 @@ def train_denoiser(
     rows of every rank, every rank takes as many steps per epoch as the one with the most
     rows, and the epoch loss is the ranks' mean (see ``distributed.py``).
     """
+    keep_freed_memory()
     denoiser.train()
     model = group.parallel(denoiser)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
@@ -148,6 +150,7 @@ def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
     blocks = categorical_blocks(encoder)
     if not settings.category_draws or not blocks:
         return blocks
+    keep_freed_memory()
     device = module_device(denoiser)
     if group.size > 1:
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator,
@@ -186,6 +189,7 @@ def draw(
     """
     if X.shape[0] == 0:
         return X.clone(), X.clone()
+    keep_freed_memory()
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
     samples, means = [], []

@@ -1,0 +1,105 @@
+"""What keeping freed memory in the process buys (``diffputer/_malloc.py``).
+
+    python -m benchmarks.malloc --out benchmarks/results/malloc.md
+
+For the default preset's network at the widths of california (14 encoded columns, width 64)
+and letter (32, width 128): milliseconds and minor page faults per network evaluation of a
+sampling batch (8,192 rows), and per training step (a batch of 1,024 rows: forward, backward,
+Adam), each in a fresh process with glibc's malloc as it comes
+(``DIFFPUTER_KEEP_FREED_MEMORY=0``) and tuned (the default); medians of 5 rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHAPES = {"california": (14, 64), "letter": (32, 128)}
+
+
+def measure(n_features: int, width: int, repeats: int) -> dict:
+    """ms and page faults per sampling evaluation and per training step, in this process."""
+    import resource
+    import time
+
+    import torch
+
+    from diffputer._malloc import keep_freed_memory
+    from diffputer.diffusion import edm_loss
+    from diffputer.em import make_generator, new_denoiser
+
+    keep_freed_memory()  # a no-op under DIFFPUTER_KEEP_FREED_MEMORY=0
+    denoiser = new_denoiser(n_features, width, 0, "cpu")
+    generator = make_generator(0, torch.device("cpu"))
+    optimizer = torch.optim.Adam(denoiser.parameters(), lr=1e-3)
+    x, sigma = torch.randn(8192, n_features), torch.full((1,), 0.05)
+    batch = torch.randn(1024, n_features)
+
+    def evaluate():
+        with torch.no_grad():
+            denoiser(x, sigma)
+
+    def train_step():
+        loss = edm_loss(denoiser, batch, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    out = {}
+    for name, work in (("eval", evaluate), ("step", train_step)):
+        for _ in range(5):
+            work()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        started = time.perf_counter()
+        for _ in range(repeats):
+            work()
+        out[f"{name}_ms"] = 1000 * (time.perf_counter() - started) / repeats
+        out[f"{name}_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
+    return out
+
+
+def run(repeats: int, rounds: int) -> pd.DataFrame:
+    """The medians over ``rounds`` of each (table, malloc) process, the two kinds alternating
+    so that a slow spell of the machine hits both."""
+    rows = []
+    for _ in range(rounds):
+        for dataset, (n_features, width) in SHAPES.items():
+            for malloc, opt_out in (("glibc default", "0"), ("kept (default)", "1")):
+                code = (f"import json; from benchmarks.malloc import measure; "
+                        f"print(json.dumps(measure({n_features}, {width}, {repeats})))")
+                env = {**os.environ, "DIFFPUTER_KEEP_FREED_MEMORY": opt_out}
+                out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                     capture_output=True, text=True).stdout
+                rows.append({"table": dataset, "width": width, "malloc": malloc,
+                             **json.loads(out.splitlines()[-1])})
+    frame = pd.DataFrame(rows).groupby(["table", "width", "malloc"], sort=False).median()
+    base = frame.xs("glibc default", level="malloc")
+    for name in ("eval", "step"):
+        frame[f"{name} speed-up"] = [base.loc[(t, w), f"{name}_ms"] / v
+                                     for (t, w, _), v in frame[f"{name}_ms"].items()]
+    return frame.round(3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS / "malloc.md"))
+    args = parser.parse_args()
+    frame = run(args.repeats, args.rounds)
+    text = (f"# Keeping freed memory in the process\n\n{__doc__.split(chr(10) * 2, 2)[2]}\n"
+            f"Regenerate with:\n\n    python -m benchmarks.malloc --out {args.out}\n\n"
+            f"{frame.to_markdown()}\n")
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
