@@ -6,6 +6,8 @@ import math
 
 from tqdm.auto import tqdm
 
+from .em import passes_per_epoch
+
 
 class ProgressBars:
     """An outer bar over EM iterations and an inner one over the current M-step's epochs."""
@@ -18,7 +20,9 @@ class ProgressBars:
     @classmethod
     def for_fit(cls, settings, n_rows: int, has_missing: bool) -> "ProgressBars":
         """Bars sized for a fit: EM iterations, and epochs as capped by ``max_steps``."""
-        batches = math.ceil(n_rows / min(settings.batch_size, n_rows))
+        batch_size = min(settings.batch_size, n_rows)
+        batches = math.ceil(n_rows / batch_size)
+        batches *= passes_per_epoch(batches * batch_size, settings.epoch_rows)
         epochs = settings.epochs
         if settings.max_steps is not None:
             epochs = min(epochs, math.ceil(settings.max_steps / batches))

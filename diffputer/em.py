@@ -81,6 +81,12 @@ def batch_indices(order: torch.Tensor, batch_size: int, steps: int):
             yield order[torch.arange(start, start + batch_size, device=order.device) % n]
 
 
+def passes_per_epoch(rows_per_pass: int, epoch_rows: int) -> int:
+    """Passes over the rows in one training epoch: enough to train on ``epoch_rows`` rows,
+    at least one."""
+    return max(1, -(-epoch_rows // rows_per_pass))
+
+
 def train_denoiser(
     denoiser: Preconditioned,
     X: torch.Tensor,
@@ -104,10 +110,13 @@ def train_denoiser(
     )
     n = X.shape[0]
     batch_size = max(1, min(settings.batch_size // group.size, group.max(n)))
-    per_epoch = group.max(-(-n // batch_size))
+    per_pass = group.max(-(-n // batch_size))
+    passes = passes_per_epoch(per_pass * batch_size * group.size, settings.epoch_rows)
+    per_epoch = passes * per_pass
     losses, steps, best, stale = [], 0, float("inf"), 0
     for _ in range(settings.epochs):
-        order = torch.randperm(n, generator=generator, device=X.device)
+        order = torch.cat([torch.randperm(n, generator=generator, device=X.device)
+                           for _ in range(passes)])
         total, batches = 0.0, 0
         for batch in batch_indices(order, batch_size, per_epoch):
             loss = edm_loss(model, X[batch], generator, denoiser.sigma_data)

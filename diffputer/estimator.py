@@ -57,10 +57,12 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     width : int
         Hidden width W of the denoiser MLP (W -> 2W -> 2W -> W). The fast preset sizes it to
         the table: 4 units per encoded column, between 64 and 256.
-    epochs, max_steps, patience, batch_size, lr, warm_start :
-        M-step training: at most ``epochs`` passes and ``max_steps`` optimiser updates,
+    epochs, epoch_rows, max_steps, patience, batch_size, lr, warm_start :
+        M-step training: at most ``epochs`` epochs and ``max_steps`` optimiser updates,
         early stop after ``patience`` epochs without improvement, Adam with learning rate
-        ``lr``; ``warm_start`` keeps the network from one EM iteration to the next.
+        ``lr``; an epoch passes over the rows as often as it takes to see ``epoch_rows``
+        rows (once with 0, the paper's); ``warm_start`` keeps the network from one EM
+        iteration to the next.
     max_iter : int
         EM iterations.
     init : {"mean", "linear"}
@@ -114,6 +116,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         preset="fast",
         width=None,
         epochs=None,
+        epoch_rows=None,
         max_steps=None,
         patience=None,
         batch_size=None,
@@ -146,6 +149,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.preset = preset
         self.width = width
         self.epochs = epochs
+        self.epoch_rows = epoch_rows
         self.max_steps = max_steps
         self.patience = patience
         self.batch_size = batch_size

@@ -26,6 +26,10 @@ class Settings:
     max_steps: int | None = None
     patience: int = 500
     batch_size: int = 4096
+    # An epoch passes over the rows as often as it takes to see this many (0: once). The LR
+    # schedule and early stopping watch the epoch loss; on a small table one pass is one noisy
+    # batch, whose ups and downs read as a plateau and cut the training short.
+    epoch_rows: int = 0
     lr: float = 1e-4
     warm_start: bool = False
     # EM loop: iterations, and the start values of the missing entries.
@@ -75,6 +79,7 @@ class Settings:
             check_positive_float(getattr(self, name), name=name)
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
         check_int(self.category_draws, name="category_draws", minimum=0)
+        check_int(self.epoch_rows, name="epoch_rows", minimum=0)
         check_positive_float(self.corrector_sigma, name="corrector_sigma")
         if self.churn < 0:
             raise ValueError(f"churn must be >= 0; got churn={self.churn!r}.")
@@ -113,6 +118,7 @@ PRESETS: dict[str, Settings] = {
         max_steps=3000,
         patience=500,
         batch_size=1024,
+        epoch_rows=16_384,
         lr=1e-3,
         warm_start=True,
         max_iter=3,

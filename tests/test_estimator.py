@@ -103,11 +103,20 @@ def test_model_impute_draws_from_a_fitted_model(mixed_df, tiny):
 
 def test_callback_sees_every_epoch_and_iteration(mixed_df, tiny):
     calls = []
-    DiffPuter(callback=lambda h: calls.append((len(h.losses), h.n_iter)), **tiny).fit(mixed_df)
+    DiffPuter(callback=lambda h: calls.append((len(h.losses), h.n_iter)),
+              **{**tiny, "epoch_rows": 0}).fit(mixed_df)
     iterations_done = [n for _, n in calls]
     assert iterations_done[-1] == tiny["max_iter"]
     assert sorted(iterations_done) == iterations_done
     assert len(calls) > tiny["max_iter"] * 2
+
+
+def test_an_epoch_passes_over_a_small_table_until_it_has_seen_epoch_rows(mixed_df, tiny):
+    """60 rows, one batch a pass: 40 steps are 40 one-pass epochs, 4 epochs of 10 passes (600
+    rows) or 3 of 15 (900 rows, the last one cut short); every epoch's loss is recorded."""
+    for epoch_rows, epochs in ((0, 40), (600, 4), (900, 3)):
+        model = DiffPuter(**{**tiny, "epoch_rows": epoch_rows, "max_iter": 1}).fit(mixed_df)
+        assert len(model.history_.losses[0]) == epochs
 
 
 def test_progress_false_prints_nothing(mixed_df, tiny, capsys):
