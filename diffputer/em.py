@@ -95,7 +95,9 @@ def train_denoiser(
     on_epoch=None,
     group: Group = LOCAL,
 ) -> list[float]:
-    """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses.
+    """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses. An epoch
+    passes over the rows as often as ``settings.epoch_rows`` asks (:func:`passes_per_epoch`),
+    each time in a new order.
 
     Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
     rows of every rank, every rank takes as many steps per epoch as the one with the most
