@@ -8,9 +8,9 @@ on a 2-core machine (``benchmarks/results/malloc.md``). Raising the mmap thresho
 maximum (32 MiB) and the trim threshold to 256 MiB keeps that memory for the next
 evaluation. The cost: up to 256 MiB of freed heap stays with the process.
 
-Applied once, on first use of the training or sampling loop, and not at all where malloc is
-not glibc's or where the user tunes it already (``MALLOC_*`` or ``GLIBC_TUNABLES``), or
-with ``DIFFPUTER_KEEP_FREED_MEMORY=0``.
+Applied once, when the first denoiser is built (every fit, load and resume builds one), and
+not at all where malloc is not glibc's or where the user tunes it already (``MALLOC_*`` or
+``GLIBC_TUNABLES``), or with ``DIFFPUTER_KEEP_FREED_MEMORY=0``.
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ def module_device(module: torch.nn.Module) -> torch.device:
 
 
 def new_denoiser(n_features: int, width: int, seed: int, device) -> Preconditioned:
-    """A freshly initialised denoiser; initialisation depends on ``seed`` only."""
+    """A freshly initialised denoiser; initialisation depends on ``seed`` only. The first one
+    of a process keeps freed tensor memory in it (see ``_malloc.py``)."""
+    keep_freed_memory()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         net = Denoiser(n_features, width)
@@ -103,7 +105,6 @@ def train_denoiser(
     rows of every rank, every rank takes as many steps per epoch as the one with the most
     rows, and the epoch loss is the ranks' mean (see ``distributed.py``).
     """
-    keep_freed_memory()
     denoiser.train()
     model = group.parallel(denoiser)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
@@ -161,7 +162,6 @@ def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
     blocks = categorical_blocks(encoder)
     if not settings.category_draws or not blocks:
         return blocks
-    keep_freed_memory()
     device = module_device(denoiser)
     if group.size > 1:
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator,
@@ -200,7 +200,6 @@ def draw(
     """
     if X.shape[0] == 0:
         return X.clone(), X.clone()
-    keep_freed_memory()
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
     samples, means = [], []
