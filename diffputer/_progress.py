@@ -6,7 +6,7 @@ import math
 
 from tqdm.auto import tqdm
 
-from .em import passes_per_epoch
+from .em import held_out_rows, passes_per_epoch
 
 
 class ProgressBars:
@@ -20,6 +20,7 @@ class ProgressBars:
     @classmethod
     def for_fit(cls, settings, n_rows: int, has_missing: bool) -> "ProgressBars":
         """Bars sized for a fit: EM iterations, and epochs as capped by ``max_steps``."""
+        n_rows -= held_out_rows(n_rows, settings.validation_fraction)
         batch_size = min(settings.batch_size, n_rows)
         batches = math.ceil(n_rows / batch_size)
         batches *= passes_per_epoch(batches * batch_size, settings.epoch_rows)

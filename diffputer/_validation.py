@@ -53,6 +53,13 @@ def check_positive_float(value, *, name: str) -> float:
     return float(value)
 
 
+def check_fraction(value, *, name: str, below: float) -> float:
+    """A number in [0, below)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < below:
+        raise ValueError(f"{name} must be a number in [0, {below}); got {name}={value!r}.")
+    return float(value)
+
+
 def check_choice(value, *, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}; got {name}={value!r}.")

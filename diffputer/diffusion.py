@@ -53,16 +53,26 @@ class Preconditioned(nn.Module):
         return c_skip(sigma, sd) * x + c_out(sigma, sd) * F
 
 
-def edm_loss(denoiser, x: torch.Tensor, generator: torch.Generator,
-             sigma_data: float = SIGMA_DATA) -> torch.Tensor:
-    """Weighted denoising loss, averaged over rows and entries (EDM eq. 2 and Table 1);
-    ``denoiser`` is a :class:`Preconditioned` with that ``sigma_data`` (or a wrapper of one)."""
-    n = x.shape[0]
-    log_sigma = torch.randn(n, 1, generator=generator, device=x.device) * P_STD + P_MEAN
+def training_noise(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One noise level per row, ln(sigma) ~ N(P_MEAN, P_STD^2), and the noise added to x."""
+    log_sigma = torch.randn(x.shape[0], 1, generator=generator, device=x.device) * P_STD + P_MEAN
     sigma = log_sigma.exp()
-    noise = torch.randn(x.shape, generator=generator, device=x.device) * sigma
+    return sigma, torch.randn(x.shape, generator=generator, device=x.device) * sigma
+
+
+def denoising_loss(denoiser, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
+                   sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+    """The weighted squared error of denoising ``x + noise``, averaged over rows and entries."""
     denoised = denoiser(x + noise, sigma)
     return (loss_weight(sigma, sigma_data) * (denoised - x) ** 2).mean()
+
+
+def edm_loss(denoiser, x: torch.Tensor, generator: torch.Generator,
+             sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+    """Weighted denoising loss under fresh training noise (EDM eq. 2 and Table 1);
+    ``denoiser`` is a :class:`Preconditioned` with that ``sigma_data`` (or a wrapper of one)."""
+    sigma, noise = training_noise(x, generator)
+    return denoising_loss(denoiser, x, sigma, noise, sigma_data)
 
 
 def karras_sigmas(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ._malloc import keep_freed_memory
-from .diffusion import Preconditioned, edm_loss, karras_sigmas
+from .diffusion import Preconditioned, denoising_loss, edm_loss, karras_sigmas, training_noise
 from .categorical import PROPENSITY_ROWS, CategoryBlock, calibrate, resample_categories
 from .checkpoint import Checkpointer, EMState
 from .distributed import LOCAL, Group, sample_rows
@@ -36,6 +36,8 @@ from .settings import Settings
 # ReduceLROnPlateau on the epoch loss, as in the reference implementation.
 LR_DECAY, LR_PATIENCE = 0.9, 40
 GRAD_CLIP = 1.0
+# Noisy copies of the held-out rows that score each epoch (see ``HeldOut``).
+VALIDATION_DRAWS = 2048
 
 
 class DivergenceError(FloatingPointError):
@@ -89,6 +91,31 @@ def passes_per_epoch(rows_per_pass: int, epoch_rows: int) -> int:
     return max(1, -(-epoch_rows // rows_per_pass))
 
 
+def held_out_rows(n: int, fraction: float) -> int:
+    """How many of n rows an M-step keeps out of its training: ``fraction`` of them, rounded
+    down, and none when that leaves less than 8 rows to train on."""
+    held = int(n * fraction)
+    return held if n - held >= 8 else 0
+
+
+class HeldOut:
+    """Rows kept out of an M-step's training, scored under noise drawn once: every epoch's
+    weights are scored on the same ``VALIDATION_DRAWS`` noisy copies, so that they compare
+    without the noise of fresh draws."""
+
+    def __init__(self, X: torch.Tensor, generator: torch.Generator):
+        self.x = X.repeat(-(-VALIDATION_DRAWS // max(len(X), 1)), 1)
+        self.sigma, self.noise = training_noise(self.x, generator)
+
+    @torch.no_grad()
+    def loss(self, denoiser: Preconditioned) -> tuple[float, int]:
+        """(summed loss, count) of the noisy copies, or (0, 0) when no row is held out."""
+        if not len(self.x):
+            return 0.0, 0
+        loss = denoising_loss(denoiser, self.x, self.sigma, self.noise, denoiser.sigma_data)
+        return float(loss) * len(self.x), len(self.x)
+
+
 def train_denoiser(
     denoiser: Preconditioned,
     X: torch.Tensor,
@@ -101,11 +128,21 @@ def train_denoiser(
     passes over the rows as often as ``settings.epoch_rows`` asks (:func:`passes_per_epoch`),
     each time in a new order.
 
+    With ``settings.validation_fraction`` > 0, that share of the rows (drawn afresh at each
+    call) is kept out of the training (:func:`held_out_rows`): their loss (:class:`HeldOut`)
+    decides early stopping, and the denoiser ends with the weights of the epoch where it
+    was lowest. The learning rate follows the training loss.
+
     Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
     rows of every rank, every rank takes as many steps per epoch as the one with the most
     rows, and the epoch loss is the ranks' mean (see ``distributed.py``).
     """
     denoiser.train()
+    held = held_out_rows(X.shape[0], settings.validation_fraction)
+    validating = group.sum(float(held)) > 0
+    if validating:
+        shuffled = torch.randperm(X.shape[0], generator=generator, device=X.device)
+        X, held_out = X[shuffled[held:]], HeldOut(X[shuffled[:held]], generator)
     model = group.parallel(denoiser)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -116,7 +153,7 @@ def train_denoiser(
     per_pass = group.max(-(-n // batch_size))
     passes = passes_per_epoch(per_pass * batch_size * group.size, settings.epoch_rows)
     per_epoch = passes * per_pass
-    losses, steps, best, stale = [], 0, float("inf"), 0
+    losses, steps, best, stale, best_weights = [], 0, float("inf"), 0, None
     for _ in range(settings.epochs):
         order = torch.cat([torch.randperm(n, generator=generator, device=X.device)
                            for _ in range(passes)])
@@ -137,9 +174,20 @@ def train_denoiser(
         scheduler.step(epoch_loss)
         if on_epoch is not None:
             on_epoch(epoch_loss)
-        best, stale = (epoch_loss, 0) if epoch_loss < best else (best, stale + 1)
+        watched = epoch_loss
+        if validating:
+            summed, count = group.sum(np.array(held_out.loss(denoiser)))
+            watched = summed / count
+        if watched < best:
+            best, stale = watched, 0
+            if validating:
+                best_weights = copy.deepcopy(denoiser.state_dict())
+        else:
+            stale += 1
         if stale >= settings.patience or (settings.max_steps and steps >= settings.max_steps):
             break
+    if best_weights is not None:
+        denoiser.load_state_dict(best_weights)
     denoiser.eval()
     return losses
 
@@ -239,14 +287,15 @@ def proper_draws(
     (:func:`refill`). The missing cells of the original rows are then drawn from that model.
     With one round the resample's missing cells keep the fitted model's fill, and the refit
     moves only part of the way a bootstrap EM would: by the observed share of the information.
-    Over a process ``group``, each rank resamples its own rows (a bootstrap stratified by
-    shard) and the fine-tune is data-parallel.
+    The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
+    the held-out ones would be trained on too. Over a process ``group``, each rank resamples
+    its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
     """
     device = module_device(denoiser)
     rows = np.flatnonzero(M.any(axis=1))
     M_rows = torch.as_tensor(M[rows], device=device)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps,
-                     lr=settings.proper_lr)
+                     lr=settings.proper_lr, validation_fraction=0.0)
     draws = []
     for table in tables:
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)

@@ -63,6 +63,12 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         ``lr``; an epoch passes over the rows as often as it takes to see ``epoch_rows``
         rows (once with 0, the paper's); ``warm_start`` keeps the network from one EM
         iteration to the next.
+    validation_fraction : float in [0, 0.5)
+        Share of the rows each M-step keeps out of its training (drawn afresh each time);
+        early stopping watches their loss, and the network keeps the weights of the epoch
+        where it was lowest. 0 (the paper's) trains on every row for the whole budget. On a
+        small table a network trained to the end learns its rows by heart, and its draws
+        come out far narrower than their errors.
     max_iter : int
         EM iterations.
     init : {"mean", "linear"}
@@ -117,6 +123,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         width=None,
         epochs=None,
         epoch_rows=None,
+        validation_fraction=None,
         max_steps=None,
         patience=None,
         batch_size=None,
@@ -150,6 +157,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.width = width
         self.epochs = epochs
         self.epoch_rows = epoch_rows
+        self.validation_fraction = validation_fraction
         self.max_steps = max_steps
         self.patience = patience
         self.batch_size = batch_size

@@ -5,6 +5,7 @@ from sklearn.base import clone
 
 import diffputer
 from diffputer import DiffPuter, MultipleImputation
+from diffputer.em import held_out_rows
 
 
 def test_fit_transform_fills_every_missing_cell_and_keeps_observed_ones(mixed_df, tiny):
@@ -116,6 +117,22 @@ def test_an_epoch_passes_over_a_small_table_until_it_has_seen_epoch_rows(mixed_d
     rows) or 3 of 15 (900 rows, the last one cut short); every epoch's loss is recorded."""
     for epoch_rows, epochs in ((0, 40), (600, 4), (900, 3)):
         model = DiffPuter(**{**tiny, "epoch_rows": epoch_rows, "max_iter": 1}).fit(mixed_df)
+        assert len(model.history_.losses[0]) == epochs
+
+
+def test_held_out_rows_are_kept_out_of_the_training():
+    assert held_out_rows(153, 0.1) == 15
+    assert held_out_rows(60, 0.0) == 0
+    assert held_out_rows(12, 0.3) == 3  # 9 rows left to train on
+    assert held_out_rows(10, 0.3) == 0  # 7 would be too few
+
+
+def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
+    """Batches of 10: 60 rows take 6 steps an epoch (40 steps: 7 epochs), the 48 left when
+    a fifth is held out take 5 (8 epochs)."""
+    for fraction, epochs in ((0.0, 7), (0.2, 8)):
+        model = DiffPuter(**{**tiny, "epoch_rows": 0, "batch_size": 10, "max_iter": 1,
+                             "validation_fraction": fraction}).fit(mixed_df)
         assert len(model.history_.losses[0]) == epochs
 
 
