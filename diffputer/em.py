@@ -36,8 +36,9 @@ from .settings import Settings
 # ReduceLROnPlateau on the epoch loss, as in the reference implementation.
 LR_DECAY, LR_PATIENCE = 0.9, 40
 GRAD_CLIP = 1.0
-# Noisy copies of the held-out rows that score each epoch (see ``HeldOut``).
-VALIDATION_DRAWS = 2048
+# Noisy copies of the held-out rows that score each epoch (see ``HeldOut``), and the most
+# rows an M-step holds out, whatever the table's size.
+VALIDATION_DRAWS, MAX_HELD_OUT = 2048, 4096
 
 
 class DivergenceError(FloatingPointError):
@@ -93,8 +94,8 @@ def passes_per_epoch(rows_per_pass: int, epoch_rows: int) -> int:
 
 def held_out_rows(n: int, fraction: float) -> int:
     """How many of n rows an M-step keeps out of its training: ``fraction`` of them, rounded
-    down, and none when that leaves less than 8 rows to train on."""
-    held = int(n * fraction)
+    down, at most MAX_HELD_OUT, and none when that leaves less than 8 rows to train on."""
+    held = min(int(n * fraction), MAX_HELD_OUT)
     return held if n - held >= 8 else 0
 
 

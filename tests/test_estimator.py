@@ -122,6 +122,7 @@ def test_an_epoch_passes_over_a_small_table_until_it_has_seen_epoch_rows(mixed_d
 
 def test_held_out_rows_are_kept_out_of_the_training():
     assert held_out_rows(153, 0.1) == 15
+    assert held_out_rows(1_000_000, 0.1) == 4096  # at most MAX_HELD_OUT
     assert held_out_rows(60, 0.0) == 0
     assert held_out_rows(12, 0.3) == 3  # 9 rows left to train on
     assert held_out_rows(10, 0.3) == 0  # 7 would be too few
