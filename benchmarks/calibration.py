@@ -44,16 +44,9 @@ def hide(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def mice_draws(amputed: pd.DataFrame, seed: int) -> np.ndarray:
-    import rpy2.robjects as ro
-    from rpy2.robjects import default_converter, pandas2ri
-    from rpy2.robjects.conversion import localconverter
+    from benchmarks.methods import mice_tables
 
-    ro.r("suppressPackageStartupMessages(library(mice))")
-    with localconverter(default_converter + pandas2ri.converter):
-        long = ro.conversion.get_conversion().rpy2py(ro.r(
-            "function(d, m, seed) complete(mice(d, m = m, seed = seed, printFlag = FALSE), 'long')"
-        )(ro.conversion.get_conversion().py2rpy(amputed), M, seed))
-    return np.stack([long.loc[long[".imp"] == l, COLUMN].to_numpy(float) for l in range(1, M + 1)])
+    return np.stack([table[COLUMN].to_numpy(float) for table in mice_tables(amputed, seed, M)])
 
 
 def diffputer_draws(amputed: pd.DataFrame, seed: int, **options) -> np.ndarray:

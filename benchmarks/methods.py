@@ -154,9 +154,8 @@ def average_draws(df: pd.DataFrame, tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 # -- R mice ------------------------------------------------------------------------------
 
-def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
-    """R mice, m = 5 (pmm for numeric columns, mice's defaults for factors), averaged:
-    the mean of the 5 draws for numeric cells, the most frequent level for categories.
+def mice_tables(df: pd.DataFrame, seed: int, m: int = 5) -> list[pd.DataFrame]:
+    """R mice's m completed tables (pmm for numeric columns, mice's defaults for factors).
 
     polyreg's network may have up to 20,000 weights (nnet's default of 1,000 stops it on
     adult, whose factors have up to 41 levels)."""
@@ -171,15 +170,20 @@ def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
     frame = df.set_axis(names, axis=1).reset_index(drop=True)
     with localconverter(default_converter + pandas2ri.converter):
         data = ro.conversion.get_conversion().py2rpy(frame)
-        long = ro.r("""function(d, seed) {
-            imp <- mice(d, m = 5, seed = seed, printFlag = FALSE, nnet.MaxNWts = 20000)
+        long = ro.r("""function(d, m, seed) {
+            imp <- mice(d, m = m, seed = seed, printFlag = FALSE, nnet.MaxNWts = 20000)
             complete(imp, "long")
-        }""")(data, seed)
+        }""")(data, m, seed)
         long = ro.conversion.get_conversion().rpy2py(long)
     # complete(imp, "long") stacks the m tables' rows
     n = len(df)
-    tables = [long[names].iloc[k * n : (k + 1) * n].set_axis(df.columns, axis=1) for k in range(5)]
-    return average_draws(df, tables)
+    return [long[names].iloc[k * n : (k + 1) * n].set_axis(df.columns, axis=1) for k in range(m)]
+
+
+def mice_pmm(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
+    """R mice, m = 5 (:func:`mice_tables`), averaged: the mean of the 5 draws for numeric
+    cells, the most frequent level for categories."""
+    return average_draws(df, mice_tables(df, seed, m=5))
 
 
 # -- miceforest ---------------------------------------------------------------------------
