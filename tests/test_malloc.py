@@ -6,7 +6,9 @@ import sys
 from diffputer._malloc import OPT_OUT, wanted
 
 # A layer's worth of 4 MiB intermediates (8,192 rows x 128 units), 40 times after a warm-up;
-# prints whether malloc was tuned and the minor page faults of the 40.
+# prints whether malloc was tuned and the minor page faults of the 40. Untuned, each of the
+# 120 tensors maps its 1,024 pages afresh (about 120,000 faults); tuned, at most a one-off
+# growth of the heap by one tensor remains.
 ALLOCATIONS = """
 import resource, torch
 from diffputer._malloc import keep_freed_memory
@@ -14,7 +16,7 @@ tuned = keep_freed_memory()
 x = torch.ones(8192, 128)
 def layer():
     return torch.nn.functional.silu(x * 2 + 1)
-for _ in range(3):
+for _ in range(10):
     layer()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(40):
@@ -43,7 +45,7 @@ def test_freed_tensors_are_reused_without_page_faults():
     env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     tuned, faults = allocation_faults(env)
     assert tuned
-    assert faults < 100  # 1,024 pages per tensor mapped afresh
+    assert faults < 2048  # fewer than two of the 120 tensors mapped afresh
     untuned, faults_untuned = allocation_faults({**env, OPT_OUT: "0"})
     assert not untuned
     assert faults_untuned > 10 * max(faults, 1)
