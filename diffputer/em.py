@@ -132,7 +132,8 @@ def train_denoiser(
     With ``settings.validation_fraction`` > 0, that share of the rows (drawn afresh at each
     call) is kept out of the training (:func:`held_out_rows`): their loss (:class:`HeldOut`)
     decides early stopping, and the denoiser ends with the weights of the epoch where it
-    was lowest. The learning rate follows the training loss.
+    was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
+    runs after every epoch (``held_out_loss`` None when no row is held out).
 
     Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
     rows of every rank, every rank takes as many steps per epoch as the one with the most
@@ -173,12 +174,13 @@ def train_denoiser(
             raise DivergenceError(f"the training loss became {epoch_loss} at epoch {len(losses) + 1}")
         losses.append(epoch_loss)
         scheduler.step(epoch_loss)
-        if on_epoch is not None:
-            on_epoch(epoch_loss)
-        watched = epoch_loss
+        held_out_loss = None
         if validating:
             summed, count = group.sum(np.array(held_out.loss(denoiser)))
-            watched = summed / count
+            held_out_loss = float(summed / count)
+        if on_epoch is not None:
+            on_epoch(epoch_loss, held_out_loss)
+        watched = epoch_loss if held_out_loss is None else held_out_loss
         if watched < best:
             best, stale = watched, 0
             if validating:
@@ -485,8 +487,10 @@ def run_em(
     scale = z_scale(encoder)
     draws: list[np.ndarray] = []
 
-    def on_epoch(loss):
+    def on_epoch(loss, held_out_loss):
         history.losses[-1].append(loss)
+        if held_out_loss is not None:
+            history.held_out_losses[-1].append(held_out_loss)
         if progress is not None:
             progress.epoch(loss)
         if callback is not None:
@@ -502,6 +506,7 @@ def run_em(
         if denoiser is None or not settings.warm_start:
             denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
         history.losses.append([])
+        history.held_out_losses.append([])
         try:
             train_denoiser(denoiser, torch.as_tensor(X, device=device), settings, generator,
                            on_epoch, group)

@@ -1,5 +1,9 @@
 """What the EM loop records, iteration by iteration.
 
+``losses`` holds each M-step's training loss per epoch, and ``held_out_losses`` the loss of the
+rows it kept out of training (empty lists when ``validation_fraction`` is 0); the M-step ends
+with the weights of the epoch where the held-out loss was lowest.
+
 ``chain_mean`` and ``chain_var`` follow mice's ``chainMean`` / ``chainVar`` layout:
 arrays [variables, iterations, chains] holding the mean and variance of the imputed cells of
 each variable in each E-step draw (numeric columns in their own units, categorical columns as
@@ -17,6 +21,7 @@ import numpy as np
 class History:
     variables: list
     losses: list[list[float]] = field(default_factory=list)
+    held_out_losses: list[list[float]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     change: list[float] = field(default_factory=list)
     chain_means: list[np.ndarray] = field(default_factory=list)
@@ -51,6 +56,7 @@ class History:
         return {
             "variables": [str(v) for v in self.variables],
             "losses": self.losses,
+            "held_out_losses": self.held_out_losses,
             "seconds": self.seconds,
             "change": self.change,
             "chain_mean": self.chain_mean.tolist(),
@@ -60,7 +66,8 @@ class History:
     @classmethod
     def from_dict(cls, data: dict, variables: list) -> "History":
         history = cls(variables=variables, losses=data["losses"], seconds=data["seconds"],
-                      change=data["change"])
+                      change=data["change"],
+                      held_out_losses=data.get("held_out_losses", [[] for _ in data["losses"]]))
         for key, target in (("chain_mean", history.chain_means), ("chain_var", history.chain_vars)):
             stacked = np.asarray(data[key], dtype=float)
             if stacked.ndim == 3:  # [variables, iterations, chains]; fewer dims when empty

@@ -130,11 +130,14 @@ def test_held_out_rows_are_kept_out_of_the_training():
 
 def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
     """Batches of 10: 60 rows take 6 steps an epoch (40 steps: 7 epochs), the 48 left when
-    a fifth is held out take 5 (8 epochs)."""
-    for fraction, epochs in ((0.0, 7), (0.2, 8)):
+    a fifth is held out take 5 (8 epochs). The history records the held-out rows' loss of
+    every epoch, and nothing when no row is held out."""
+    for fraction, epochs, held_out_epochs in ((0.0, 7, 0), (0.2, 8, 8)):
         model = DiffPuter(**{**tiny, "epoch_rows": 0, "batch_size": 10, "max_iter": 1,
                              "validation_fraction": fraction}).fit(mixed_df)
         assert len(model.history_.losses[0]) == epochs
+        assert len(model.history_.held_out_losses[0]) == held_out_epochs
+    assert all(np.isfinite(model.history_.held_out_losses[0]))
 
 
 def test_progress_false_prints_nothing(mixed_df, tiny, capsys):

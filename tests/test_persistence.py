@@ -22,6 +22,8 @@ def test_save_load_round_trip_gives_the_same_imputations(fitted, mixed_df, tmp_p
     assert loaded.settings_ == fitted.settings_
     np.testing.assert_array_equal(loaded.history_.chain_mean, fitted.history_.chain_mean)
     assert loaded.history_.losses == fitted.history_.losses
+    assert loaded.history_.held_out_losses == fitted.history_.held_out_losses
+    assert all(fitted.history_.held_out_losses)
     assert list(loaded.feature_names_in_) == list(mixed_df.columns)
 
 

@@ -58,6 +58,14 @@ def test_plot_functions_return_figures(airquality, result):
         assert fig.axes
 
 
+def test_convergence_plot_draws_the_held_out_loss_dashed(mixed_df, tiny):
+    imp = diffputer.impute(mixed_df, m=2, **{**tiny, "validation_fraction": 0.2})
+    lines = plot_convergence(imp.history).axes[0].lines
+    assert [line.get_linestyle() for line in lines] == ["-", "--"] * tiny["max_iter"]
+    assert [len(line.get_xdata()) for line in lines[1::2]] == [
+        len(losses) for losses in imp.history.held_out_losses]
+
+
 def test_imputation_plot_draws_one_line_per_draw(result):
     fig = plot_imputations(result, "Ozone")
     assert len(fig.axes[0].lines) == 1 + result.m

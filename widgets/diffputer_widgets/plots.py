@@ -89,15 +89,21 @@ def plot_nullity_correlation(df: pd.DataFrame) -> Figure:
 
 
 def plot_convergence(history, variable=None) -> Figure:
-    """EM convergence: training loss per epoch for each EM iteration, the mean absolute change
-    of the imputed cells per iteration, and mice's ``plot(imp)`` traces (mean and standard
-    deviation of the imputed cells of ``variable`` per draw)."""
+    """EM convergence: training loss per epoch for each EM iteration (dashed: the loss of the
+    rows held out of training, where there are any), the mean absolute change of the imputed
+    cells per iteration, and mice's ``plot(imp)`` traces (mean and standard deviation of the
+    imputed cells of ``variable`` per draw)."""
     fig = _figure(10, 6)
     loss_ax, change_ax, mean_ax, sd_ax = fig.subplots(2, 2).ravel()
+    held_out = history.held_out_losses
     for i, losses in enumerate(history.losses):
         if losses:
-            loss_ax.plot(np.arange(1, len(losses) + 1), losses, label=f"EM {i + 1}")
-    loss_ax.set(xlabel="epoch", ylabel="training loss", title="M-step training loss")
+            line, = loss_ax.plot(np.arange(1, len(losses) + 1), losses, label=f"EM {i + 1}")
+            if i < len(held_out) and held_out[i]:
+                loss_ax.plot(np.arange(1, len(held_out[i]) + 1), held_out[i], "--",
+                             color=line.get_color())
+    title = "M-step loss (dashed: held-out rows)" if any(held_out) else "M-step training loss"
+    loss_ax.set(xlabel="epoch", ylabel="loss", title=title)
     if history.losses and any(history.losses):
         loss_ax.legend(fontsize=8)
     iterations = np.arange(1, history.n_iter + 1)
