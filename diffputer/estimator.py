@@ -66,9 +66,9 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     validation_fraction : float in [0, 0.5)
         Share of the rows each M-step keeps out of its training (drawn afresh each time; at
         most 4,096 rows); early stopping watches their loss, and the network keeps the
-        weights of the epoch where it was lowest. 0 (the paper's) trains on every row for the whole budget. On a
-        small table a network trained to the end learns its rows by heart, and its draws
-        come out far narrower than their errors.
+        weights of the epoch where it was lowest. 0 (the paper's) trains on every row for
+        the whole budget. On a small table a network trained to the end learns its rows by
+        heart, and its draws come out far narrower than their errors.
     max_iter : int
         EM iterations.
     init : {"mean", "linear"}
@@ -339,9 +339,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
 def impute(data, m: int = 5, checkpoint_dir=None, **options) -> MultipleImputation:
     """Fit DiffPuter on ``data`` and return m imputations: the one-call path.
 
-    ``options`` are ``DiffPuter``'s parameters; ``checkpoint_dir``: see ``DiffPuter.fit``. Each of the m imputations is one conditional
-    draw: from the final model fine-tuned on a bootstrap resample of a table completed as the
-    last M-step's was (``proper=True``, default), or from the final model (``proper=False``).
+    ``options`` are ``DiffPuter``'s parameters; ``checkpoint_dir``: see ``DiffPuter.fit``.
+    Each of the m imputations is one conditional draw: from the final model fine-tuned on a
+    bootstrap resample of a table completed as the last M-step's was (``proper=True``,
+    default), or from the final model (``proper=False``).
     """
     m = check_int(m, name="m", minimum=1)
     unknown = sorted(set(options) - set(DiffPuter._get_param_names()))

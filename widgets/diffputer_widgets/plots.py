@@ -95,14 +95,13 @@ def plot_convergence(history, variable=None) -> Figure:
     imputed cells of ``variable`` per draw)."""
     fig = _figure(10, 6)
     loss_ax, change_ax, mean_ax, sd_ax = fig.subplots(2, 2).ravel()
-    held_out = history.held_out_losses
-    for i, losses in enumerate(history.losses):
+    for i, (losses, held_out) in enumerate(zip(history.losses, history.held_out_losses)):
         if losses:
             line, = loss_ax.plot(np.arange(1, len(losses) + 1), losses, label=f"EM {i + 1}")
-            if i < len(held_out) and held_out[i]:
-                loss_ax.plot(np.arange(1, len(held_out[i]) + 1), held_out[i], "--",
-                             color=line.get_color())
-    title = "M-step loss (dashed: held-out rows)" if any(held_out) else "M-step training loss"
+        if held_out:
+            loss_ax.plot(np.arange(1, len(held_out) + 1), held_out, "--", color=line.get_color())
+    any_held_out = any(history.held_out_losses)
+    title = "M-step loss (dashed: held-out rows)" if any_held_out else "M-step training loss"
     loss_ax.set(xlabel="epoch", ylabel="loss", title=title)
     if history.losses and any(history.losses):
         loss_ax.legend(fontsize=8)
