@@ -231,7 +231,8 @@ def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
 def block_to(block: CategoryBlock, device) -> CategoryBlock:
     """``block`` with its tensors on ``device``."""
     return block._replace(**{name: getattr(block, name).to(device)
-                             for name in ("offsets", "density") if getattr(block, name) is not None})
+                             for name in ("offsets", "coefficients", "density")
+                             if getattr(block, name) is not None})
 
 
 def draw(
@@ -290,6 +291,7 @@ def proper_draws(
     (:func:`refill`). The missing cells of the original rows are then drawn from that model.
     With one round the resample's missing cells keep the fitted model's fill, and the refit
     moves only part of the way a bootstrap EM would: by the observed share of the information.
+    The categories' calibration (:func:`calibrated_blocks`) is refitted on the resample too.
     The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
     the held-out ones would be trained on too. Over a process ``group``, each rank resamples
     its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
@@ -310,7 +312,9 @@ def proper_draws(
                 resample = refill(tuned, resample, M_boot, encoder, settings, generator, group)
             train_denoiser(tuned, torch.as_tensor(resample, device=device), tuning, generator,
                            group=group)
-        categories = calibrated_blocks(tuned, table, M, encoder, settings, generator, group)
+        # Calibrated on the resample, so that the calibration's uncertainty is drawn too.
+        categories = calibrated_blocks(tuned, resample, M_boot, encoder, settings, generator,
+                                       group)
         sample, _ = draw(tuned, torch.as_tensor(table[rows], device=device), M_rows, settings,
                          generator, categories)
         draws.append(with_rows(table, rows, encoder.project(sample.cpu().numpy())))

@@ -114,3 +114,20 @@ def test_each_ablation_variant_changes_one_valid_setting_and_compares_with_the_d
     assert table.loc["n_samples=20", "MAE / default"] == pytest.approx(0.75)
     assert table.loc["n_samples=20", "accuracy - default"] == pytest.approx(0.1)
     assert table.loc["n_samples=20", "time / default"] == pytest.approx(2.0)
+
+
+def test_the_hidden_values_follow_the_exact_conditionals_of_the_validity_design():
+    """The values a mask hides are draws from the exact conditionals: as imputations, they
+    score 1 on every row of the conditionals benchmark (within its noise)."""
+    from benchmarks.conditionals import scores
+    from benchmarks.validity import simulate
+
+    full, amputed = simulate(0, n=40_000)
+    scored = scores(amputed, [full])
+    for name, value in scored.items():
+        assert abs(value - 1) < 0.08, name
+    # Draws that ignore the rest of the row score 0 on the slopes.
+    shuffled = full.assign(x1=full["x1"].sample(frac=1, random_state=0).to_numpy(),
+                           g=full["g"].sample(frac=1, random_state=1).to_numpy())
+    ignored = scores(amputed, [shuffled])
+    assert abs(ignored["x1: slope"]) < 0.1 and abs(ignored["b: calibration slope"]) < 0.1

@@ -13,16 +13,17 @@ BLOCK = CategoryBlock(slice(1, 3), tuple(SHARES))
 
 class MixtureDenoiser(torch.nn.Module):
     """The exact E[x0 | x0 + sigma eps] for rows [number, one-hot - shares] of a 2-level mixture
-    whose level weights are ``weights`` (the data's are SHARES)."""
+    whose level weights are ``weights`` and means of the number ``means`` (the data's are
+    SHARES and MEANS)."""
 
-    def __init__(self, weights=SHARES):
+    def __init__(self, weights=SHARES, means=MEANS):
         super().__init__()
-        self.weights = np.asarray(weights)
+        self.weights, self.means = np.asarray(weights), np.asarray(means)
 
     def forward(self, x, sigma):
         s2 = sigma.double()[:, None] ** 2
         x = x.double()
-        centres = torch.tensor([[m, *(np.eye(2)[k] - SHARES)] for k, m in enumerate(MEANS)])
+        centres = torch.tensor([[m, *(np.eye(2)[k] - SHARES)] for k, m in enumerate(self.means)])
         variances = torch.tensor([SPREAD**2, 0.0, 0.0])
         log_w = []
         for k in range(2):
@@ -64,24 +65,36 @@ def test_missing_categories_follow_the_exact_posterior():
     np.testing.assert_allclose(out[:, 1:].numpy() + SHARES, np.eye(2)[level], atol=1e-6)
 
 
-def test_fit_calibration_recovers_temperature_and_offsets():
+def test_fit_calibration_recovers_temperature_offsets_and_coefficients():
     g = torch.Generator().manual_seed(1)
     scores = 2 * torch.randn(20_000, 3, generator=g, dtype=torch.float64)
+    features = torch.randn(20_000, 2, generator=g, dtype=torch.float64)
     temperature, offsets = 0.6, torch.tensor([0.0, 0.8, -0.5], dtype=torch.float64)
-    labels = torch.multinomial(torch.softmax(temperature * scores + offsets, 1), 1, generator=g)
-    fitted_t, fitted_offsets = fit_calibration(scores, labels.flatten())
-    assert abs(fitted_t - temperature) < 0.05
-    np.testing.assert_allclose(fitted_offsets.numpy(), offsets.numpy(), atol=0.08)
+    coefficients = torch.tensor([[0.0, 1.0, 0.0], [0.0, -0.5, 0.7]], dtype=torch.float64)
+    logits = temperature * scores + offsets
+    labels = torch.multinomial(torch.softmax(logits, 1), 1, generator=g).flatten()
+    fitted = fit_calibration(scores, labels)
+    assert abs(fitted.temperature - temperature) < 0.05 and fitted.coefficients is None
+    np.testing.assert_allclose(fitted.offsets.numpy(), offsets.numpy(), atol=0.08)
+    labels = torch.multinomial(torch.softmax(logits + features @ coefficients, 1), 1,
+                               generator=g).flatten()
+    fitted = fit_calibration(scores, labels, features=features)
+    assert abs(fitted.temperature - temperature) < 0.05
+    np.testing.assert_allclose(fitted.offsets.numpy(), offsets.numpy(), atol=0.08)
+    np.testing.assert_allclose(fitted.coefficients.numpy(), coefficients.numpy(), atol=0.08)
+
+
+def observed_mixture_rows(n: int, rng) -> np.ndarray:
+    """n rows [number, one-hot - shares] drawn from the data's mixture."""
+    level = (rng.random(n) < SHARES[1]).astype(int)
+    return np.column_stack([MEANS[level] + SPREAD * rng.normal(size=n), np.eye(2)[level] - SHARES])
 
 
 def test_calibration_on_observed_rows_corrects_a_biased_model():
     """A model that believes the levels are equally likely under-draws level 1 (share 0.7);
     calibrated on rows whose level is observed, its draws follow the data's posterior again."""
     biased, g = MixtureDenoiser(weights=[0.5, 0.5]), torch.Generator().manual_seed(2)
-    rng = np.random.default_rng(2)
-    level = (rng.random(1000) < SHARES[1]).astype(int)
-    observed = np.column_stack([MEANS[level] + SPREAD * rng.normal(size=1000),
-                                np.eye(2)[level] - SHARES])
+    observed = observed_mixture_rows(1000, np.random.default_rng(2))
     values = torch.tensor([-0.2, 0.0, 0.2]).repeat(400)
     x_missing, m_missing = rows_with_missing_level(values)
     x = torch.cat([torch.as_tensor(observed, dtype=torch.float32), x_missing])
@@ -97,6 +110,28 @@ def test_calibration_on_observed_rows_corrects_a_biased_model():
     error = np.abs(drawn_share(out, 3) - exact)
     # The offset fitted on 1,000 rows has a standard error of about 0.15.
     assert error.mean() < 0.5 * shortfall.mean() and error.max() < 0.12
+
+
+def test_calibration_restores_a_dependence_the_model_missed():
+    """A model that learned the level shares but not that the number depends on the level draws
+    the same share whatever the number; the calibration's linear term, fitted on rows whose
+    level is observed, makes the draws follow the data's posterior."""
+    blind, g = MixtureDenoiser(means=[0.0, 0.0]), torch.Generator().manual_seed(6)
+    observed = observed_mixture_rows(1000, np.random.default_rng(6))
+    values = torch.tensor([-0.2, 0.0, 0.2]).repeat(400)
+    x_missing, m_missing = rows_with_missing_level(values)
+    x = torch.cat([torch.as_tensor(observed, dtype=torch.float32), x_missing])
+    missing = torch.cat([torch.zeros(1000, 3, dtype=torch.bool), m_missing])
+    exact = exact_posterior(values[:3].numpy())  # 0.28, 0.70, 0.93
+
+    plain = drawn_share(resample_categories(blind, x_missing, m_missing, [BLOCK], 0.002, 10.0,
+                                            64, g), 3)
+    assert plain.max() - plain.min() < 0.1  # blind to the number
+    block = calibrate(blind, x, missing, BLOCK, (0.002, 10.0), 64, g)
+    assert block.coefficients.shape == (1, 2)
+    out = resample_categories(blind, x_missing, m_missing, [block], 0.002, 10.0, 64, g)
+    # The fitted slope (about 9 on the logit scale) has a standard error of about 0.6.
+    np.testing.assert_allclose(drawn_share(out, 3), exact, atol=0.08)
 
 
 def test_calibration_needs_observed_rows_of_two_levels():
