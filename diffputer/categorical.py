@@ -41,7 +41,7 @@ Even calibrated, a learned model's scores can miss part of how the level depends
 of the row: in the validity simulation its drawn levels followed the exact posterior with a
 slope of 0.86 (mice's 0.98), and on some tables barely at all, which attenuates the factor's
 coefficients in the regressions fitted on the imputed tables. So the calibration also has a
-term linear in the row's other encoded columns: a ridge-penalised multinomial logit, as mice
+term linear in the row's other encoded columns: a weakly penalised multinomial logit, as mice
 fits for a factor, on top of which the scores carry whatever else the model learned. Proper
 draws fit it on their bootstrap resample, so that its estimation uncertainty is drawn too.
 """
@@ -211,6 +211,8 @@ def level_scores(denoiser, x: torch.Tensor, block: CategoryBlock, sigma_range: t
 
 
 class Calibration(NamedTuple):
+    """What :func:`fit_calibration` fits: see :func:`calibrated_logits`."""
+
     temperature: float
     offsets: torch.Tensor  # [levels]
     coefficients: torch.Tensor | None  # [features, levels], None without features
