@@ -1,5 +1,7 @@
 """Posterior draws of missing categories, checked against an exact mixture denoiser."""
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -84,22 +86,32 @@ def test_fit_calibration_recovers_temperature_offsets_and_coefficients():
     np.testing.assert_allclose(fitted.coefficients.numpy(), coefficients.numpy(), atol=0.08)
 
 
-def observed_mixture_rows(n: int, rng) -> np.ndarray:
-    """n rows [number, one-hot - shares] drawn from the data's mixture."""
-    level = (rng.random(n) < SHARES[1]).astype(int)
-    return np.column_stack([MEANS[level] + SPREAD * rng.normal(size=n), np.eye(2)[level] - SHARES])
+class CalibrationTable(NamedTuple):
+    x: torch.Tensor  # 1,000 rows with observed levels, then the rows of x_missing
+    missing: torch.Tensor
+    x_missing: torch.Tensor  # numbers -0.2, 0, 0.2 (400 rows each), their levels missing
+    m_missing: torch.Tensor
+    exact: np.ndarray  # P(level 1) at -0.2, 0 and 0.2: 0.28, 0.70, 0.93
+
+
+def calibration_table(seed: int) -> CalibrationTable:
+    """Rows drawn from the data's mixture, and rows whose level is missing."""
+    rng = np.random.default_rng(seed)
+    level = (rng.random(1000) < SHARES[1]).astype(int)
+    observed = np.column_stack([MEANS[level] + SPREAD * rng.normal(size=1000),
+                                np.eye(2)[level] - SHARES])
+    values = torch.tensor([-0.2, 0.0, 0.2]).repeat(400)
+    x_missing, m_missing = rows_with_missing_level(values)
+    x = torch.cat([torch.as_tensor(observed, dtype=torch.float32), x_missing])
+    missing = torch.cat([torch.zeros(1000, 3, dtype=torch.bool), m_missing])
+    return CalibrationTable(x, missing, x_missing, m_missing, exact_posterior(values[:3].numpy()))
 
 
 def test_calibration_on_observed_rows_corrects_a_biased_model():
     """A model that believes the levels are equally likely under-draws level 1 (share 0.7);
     calibrated on rows whose level is observed, its draws follow the data's posterior again."""
     biased, g = MixtureDenoiser(weights=[0.5, 0.5]), torch.Generator().manual_seed(2)
-    observed = observed_mixture_rows(1000, np.random.default_rng(2))
-    values = torch.tensor([-0.2, 0.0, 0.2]).repeat(400)
-    x_missing, m_missing = rows_with_missing_level(values)
-    x = torch.cat([torch.as_tensor(observed, dtype=torch.float32), x_missing])
-    missing = torch.cat([torch.zeros(1000, 3, dtype=torch.bool), m_missing])
-    exact = exact_posterior(values[:3].numpy())
+    x, missing, x_missing, m_missing, exact = calibration_table(2)
 
     plain = resample_categories(biased, x_missing, m_missing, [BLOCK], 0.002, 10.0, 64, g)
     shortfall = exact - drawn_share(plain, 3)  # the bias the calibration must remove
@@ -117,12 +129,7 @@ def test_calibration_restores_a_dependence_the_model_missed():
     the same share whatever the number; the calibration's linear term, fitted on rows whose
     level is observed, makes the draws follow the data's posterior."""
     blind, g = MixtureDenoiser(means=[0.0, 0.0]), torch.Generator().manual_seed(6)
-    observed = observed_mixture_rows(1000, np.random.default_rng(6))
-    values = torch.tensor([-0.2, 0.0, 0.2]).repeat(400)
-    x_missing, m_missing = rows_with_missing_level(values)
-    x = torch.cat([torch.as_tensor(observed, dtype=torch.float32), x_missing])
-    missing = torch.cat([torch.zeros(1000, 3, dtype=torch.bool), m_missing])
-    exact = exact_posterior(values[:3].numpy())  # 0.28, 0.70, 0.93
+    x, missing, x_missing, m_missing, exact = calibration_table(6)
 
     plain = drawn_share(resample_categories(blind, x_missing, m_missing, [BLOCK], 0.002, 10.0,
                                             64, g), 3)
