@@ -1,6 +1,6 @@
 """Imputation draws against the exact conditionals of the validity design.
 
-    python -m benchmarks.conditionals --seeds 0 1 2 3 4 5 6 7 8 9 10 11
+    python -m benchmarks.conditionals --seeds 4 5 6 7 8 9 10 11
 
 In the validity simulation (``benchmarks/validity.py``), a row whose only hole is x1 or g has
 a known conditional distribution of the missing value given the rest of the row:
@@ -12,8 +12,9 @@ with r = y - 1 - 2 x1 + x2 and eta = (0, 0.8 x2, -0.8 x2) the level logits. Draw
 these conditionals have slope 1 on the exact mean of x1 and residual variance 1/5, and for
 each level k the indicator [draw = k] has slope 1 on the exact P(k) (its calibration slope)
 and the exact covariance with r, and no slope on x2 once P(k) is accounted for (the rows
-marked 0 are on target at 0; the others at 1). Slopes below 1 mean the draws depend too little on the rest
-of the row, which attenuates the coefficients of the regressions fitted on the imputed tables.
+marked 0 are on target at 0; the others at 1). Slopes below 1 mean the draws depend too
+little on the rest of the row, which attenuates the coefficients of the regressions fitted on
+the imputed tables.
 
 Per seed: one table of n = 1000 rows, imputed m = 5 times by diffputer (draws from the fitted
 model, and proper draws) and by R mice (pmm and polyreg, its defaults). The raw rows go to

@@ -339,9 +339,10 @@ def resample_categories(denoiser, x: torch.Tensor, missing: torch.Tensor, blocks
         rows = torch.nonzero(missing[:, block.cols.start], as_tuple=True)[0]
         if len(rows) == 0:
             continue
-        scores = level_scores(denoiser, x[rows], block, (sigma_min, sigma_max), n_draws,
+        incomplete = x[rows]
+        scores = level_scores(denoiser, incomplete, block, (sigma_min, sigma_max), n_draws,
                               generator)
-        logits = calibrated_logits(block, scores, x[rows])
+        logits = calibrated_logits(block, scores, incomplete)
         chosen = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).flatten()
         x[rows, block.cols] = encoded_levels(block, x)[chosen]
     return x
