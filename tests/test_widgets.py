@@ -34,12 +34,26 @@ def test_missing_pattern_equals_mice_md_pattern(airquality):
     names = list(r_function("function(d) colnames(mice::md.pattern(d, plot = FALSE))")(to_r(airquality)))
     variables = names[:-1]
     r_patterns = {(tuple(row[:-1].astype(int)), int(n)) for row, n in zip(theirs[:-1], counts[:-1])}
-    py_patterns = {(tuple(row[variables].astype(int)), int(row["count"]))
-                   for _, row in ours.iloc[:-1].iterrows()}
+    ours_counts = ours.index.get_level_values("count")[:-1]
+    py_patterns = {(tuple(row[variables].astype(int)), int(n))
+                   for (_, row), n in zip(ours.iloc[:-1].iterrows(), ours_counts)}
     assert rmice.MICE_VERSION == "3.15.0"
     assert py_patterns == r_patterns
-    np.testing.assert_array_equal(ours.loc["total", variables].to_numpy(), theirs[-1, :-1])
-    assert list(ours["count"].iloc[:-1]) == sorted(ours["count"].iloc[:-1], reverse=True)
+    np.testing.assert_array_equal(ours.iloc[-1][variables].to_numpy(), theirs[-1, :-1])
+    assert ours.index[-1] == ("total", theirs[-1, -1])
+    assert list(ours.index.get_level_values("n_missing")[:-1]) == list(
+        (1 - ours.iloc[:-1]).sum(axis=1))
+    assert list(ours_counts) == sorted(ours_counts, reverse=True)
+
+
+def test_missing_pattern_keeps_variables_named_like_its_counts():
+    df = pd.DataFrame({"count": [1, None, 3], "n_missing": [None, None, 2.0]})
+    table = missing_pattern(df)
+    assert list(table.columns) == ["count", "n_missing"]
+    # equal counts: fewest missing first
+    assert table.index.tolist() == [(1, 0), (1, 1), (1, 2), ("total", 3)]
+    assert table.loc[(1, 2)].tolist() == [0, 0]
+    assert table.iloc[-1].tolist() == [1, 2]
 
 
 def test_nullity_correlation_uses_only_partly_missing_columns():
@@ -116,6 +130,7 @@ def test_live_fit_updates_the_convergence_tab(airquality, tiny):
     assert explorer.result is result
     assert "2 EM iterations done" in explorer.convergence_status.value
     assert explorer.renders["Imputations"] >= 1
+
 
 
 def test_pooling_tab_shows_rubins_table(result):

@@ -17,10 +17,11 @@ def percent_missing(df: pd.DataFrame) -> pd.Series:
 def missing_pattern(df: pd.DataFrame) -> pd.DataFrame:
     """The distinct missing-data patterns, like mice's ``md.pattern``.
 
-    One row per pattern (1 = observed, 0 = missing), most frequent first; columns ordered
-    from fewest to most missing. Column ``count`` holds the rows with that pattern and
-    ``n_missing`` the missing variables in it; the last row, ``total``, counts the missing
-    cells per variable.
+    One row per pattern (1 = observed, 0 = missing), most frequent first; one column per
+    variable, from fewest to most missing. The rows' index has two levels: ``count``, the rows
+    with that pattern, and ``n_missing``, the missing variables in it. The last row, indexed
+    ("total", missing cells), counts the missing cells per variable. Keeping the counts in the
+    index leaves every column to a variable, whatever the variables are called.
     """
     missing = df.isna()
     order = missing.sum().sort_values(kind="stable").index
@@ -28,12 +29,12 @@ def missing_pattern(df: pd.DataFrame) -> pd.DataFrame:
     _, first, counts = np.unique(_row_codes(bits), return_index=True, return_counts=True)
     patterns = bits[first]
     rank = np.lexsort((patterns.sum(axis=1), -counts))
-    table = pd.DataFrame((~patterns[rank]).astype(int), columns=order)
-    table["count"] = counts[rank]
-    table["n_missing"] = patterns[rank].sum(axis=1)
-    totals = pd.DataFrame([[*missing[order].sum().to_numpy(), len(df), int(missing.to_numpy().sum())]],
-                          columns=table.columns, index=["total"])
-    return pd.concat([table, totals])
+    index = pd.MultiIndex.from_arrays(
+        [[*counts[rank].tolist(), "total"],
+         [*patterns[rank].sum(axis=1).tolist(), int(bits.sum())]],
+        names=["count", "n_missing"])
+    rows = np.vstack([(~patterns[rank]).astype(int), bits.sum(axis=0)])
+    return pd.DataFrame(rows, index=index, columns=order)
 
 
 def _row_codes(bits: np.ndarray) -> np.ndarray:

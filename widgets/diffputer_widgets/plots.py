@@ -50,17 +50,17 @@ def plot_pattern(df: pd.DataFrame, max_patterns: int = 30) -> Figure:
     table = missing_pattern(df)
     patterns, totals = table.iloc[:-1], table.iloc[-1]
     shown = patterns.head(max_patterns)
-    columns = [c for c in table.columns if c not in ("count", "n_missing")]
+    columns = list(table.columns)
     fig = _figure(1.5 + 0.6 * len(columns), 1.4 + 0.28 * len(shown))
     ax = fig.add_subplot()
     ax.imshow(shown[columns].to_numpy(), aspect="auto", cmap=ListedColormap([IMPUTED, OBSERVED]),
               vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks(range(len(columns)), [str(c) for c in columns], rotation=45, ha="left")
     ax.xaxis.tick_top()
-    ax.set_yticks(range(len(shown)), [f"{n:,}" for n in shown["count"]])
+    ax.set_yticks(range(len(shown)), [f"{n:,}" for n in shown.index.get_level_values("count")])
     ax.set_ylabel("rows with the pattern")
     right = ax.secondary_yaxis("right")
-    right.set_yticks(range(len(shown)), [str(n) for n in shown["n_missing"]])
+    right.set_yticks(range(len(shown)), [str(n) for n in shown.index.get_level_values("n_missing")])
     right.set_ylabel("missing variables")
     ax.set_xlabel("missing per variable: " + ", ".join(f"{int(totals[c]):,}" for c in columns))
     if len(patterns) > len(shown):
