@@ -32,6 +32,12 @@ class History:
         """Completed EM iterations."""
         return len(self.seconds)
 
+    def kept_epoch(self, iteration: int = -1) -> int:
+        """The 1-based epoch whose weights M-step ``iteration`` kept (so far, while it runs):
+        the one of lowest held-out loss, or the last one when no row was held out."""
+        held_out = self.held_out_losses[iteration]
+        return int(np.argmin(held_out)) + 1 if held_out else len(self.losses[iteration])
+
     @property
     def chain_mean(self) -> np.ndarray:
         return self._stack(self.chain_means)

@@ -132,6 +132,21 @@ def test_live_fit_updates_the_convergence_tab(airquality, tiny):
     assert explorer.renders["Imputations"] >= 1
 
 
+def test_convergence_status_names_the_epoch_whose_weights_were_kept(mixed_df, tiny):
+    explorer = diffputer.explore(mixed_df)
+    explorer.fit(m=2, **{**tiny, "validation_fraction": 0.2})
+    held_out = explorer.history.held_out_losses[-1]
+    kept = int(np.argmin(held_out)) + 1
+    assert (f"kept the weights of epoch {kept} of {len(held_out)} (lowest held-out loss)"
+            in explorer.convergence_status.value)
+
+
+def test_kept_epoch_is_the_lowest_held_out_loss_or_else_the_last():
+    history = diffputer.History(variables=["x"], losses=[[3.0, 2.0, 1.0], [2.0, 1.5, 1.0, 0.5]],
+                                held_out_losses=[[2.0, 1.0, 1.5], []])
+    assert history.kept_epoch(0) == 2
+    assert history.kept_epoch() == 4  # the last M-step held no row out: its last epoch
+
 
 def test_pooling_tab_shows_rubins_table(result):
     pooled = result.fit("Ozone ~ Wind + Temp")

@@ -149,9 +149,13 @@ class ImputationExplorer:
         running = len(history.losses) > done
         fig = plots.plot_convergence(history, self.convergence_variable.value)
         show_figure(self.convergence_image, fig)
+        epochs, kept = len(history.losses[-1]), history.kept_epoch()
+        which = "lowest held-out loss" if history.held_out_losses[-1] else "last epoch"
         self.convergence_status.value = (
-            f"<b>EM iteration {len(history.losses)}</b>: training, epoch {len(history.losses[-1])}"
-            if running else f"<b>{done} EM iterations done</b>")
+            f"<b>EM iteration {len(history.losses)}</b>: training, epoch {epochs} "
+            f"(weights to keep: epoch {kept}, {which})" if running else
+            f"<b>{done} EM iterations done</b>: the last M-step kept the weights of epoch "
+            f"{kept} of {epochs} ({which})")
         self._last_render = time.monotonic()
         self.renders["Convergence"] += 1
 
