@@ -105,6 +105,16 @@ class ColumnSummary:
     counts: dict = field(default_factory=dict)  # level -> observed count
 
 
+def mean_and_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of finite values, also of values whose squares overflow
+    (computed in units of the largest value; below 1e150 the squares fit in a float64)."""
+    size = float(np.abs(values).max())
+    if size < 1e150:
+        return float(values.mean()), float(values.std())
+    scaled = values / size
+    return float(scaled.mean()) * size, float(scaled.std()) * size
+
+
 def summarise_column(column: pd.Series) -> ColumnSummary:
     """The summary of one column's observed entries (see :class:`ColumnSummary`)."""
     observed = column.dropna()
@@ -120,7 +130,7 @@ def summarise_column(column: pd.Series) -> ColumnSummary:
                 f"Column {column.name!r} contains +/-inf; replace infinite values with NaN "
                 "(to impute them) or with finite numbers."
             )
-        summary.mean, summary.std = float(values.mean()), float(values.std())
+        summary.mean, summary.std = mean_and_std(values)
         summary.lower, summary.upper = float(values.min()), float(values.max())
         summary.integer = pd.api.types.is_integer_dtype(column.dtype)
         return summary
@@ -150,9 +160,12 @@ def merge_summaries(parts: list[ColumnSummary]) -> ColumnSummary:
     merged = ColumnSummary(name=name, kind=seen[0].kind, count=count,
                            dtype=seen[0].dtype if len(dtypes) == 1 else "float64")
     if merged.kind == NUMERIC:
-        merged.mean = sum(p.count * p.mean for p in seen) / count
-        merged.std = float(np.sqrt(sum(p.count * (p.std**2 + (p.mean - merged.mean) ** 2)
-                                       for p in seen) / count))
+        # In units of the largest mean or sd, so that no square overflows.
+        size = max(max(abs(p.mean), p.std) for p in seen) or 1.0
+        mean = sum(p.count * p.mean / size for p in seen) / count
+        variance = sum(p.count * ((p.std / size) ** 2 + (p.mean / size - mean) ** 2)
+                       for p in seen) / count
+        merged.mean, merged.std = mean * size, float(np.sqrt(variance)) * size
         merged.lower, merged.upper = min(p.lower for p in seen), max(p.upper for p in seen)
         merged.integer = all(p.integer for p in seen)
         return merged
@@ -232,7 +245,9 @@ def _level_codes(codec: ColumnCodec, block: np.ndarray) -> np.ndarray:
 def _decode_block(codec: ColumnCodec, block: np.ndarray) -> np.ndarray:
     """Values in the column's own units for every row of an encoded block."""
     if codec.kind == NUMERIC:
-        values = block[:, 0] / SIGMA_DATA * codec.scale + codec.loc
+        # In float64: a float32 block would round the values to float32's precision at
+        # their size (steps of 128 around 1.7e9, a timestamp in seconds) or overflow.
+        values = block[:, 0].astype(np.float64) / SIGMA_DATA * codec.scale + codec.loc
         values = np.clip(values, codec.lower, codec.upper)
         return np.rint(values) if codec.integer else values
     return np.asarray(codec.levels, dtype=object)[_level_codes(codec, block)]

@@ -82,7 +82,8 @@ class History:
 
 
 def chain_statistics(draws_values: np.ndarray, missing: np.ndarray):
-    """Per variable and draw: mean and variance (denominator n-1) of the imputed cells."""
+    """Per variable and draw: mean and variance (denominator n-1) of the imputed cells
+    (inf where the variance exceeds the float range, as it does for values near 1e300)."""
     n_chains, _, p = draws_values.shape
     means = np.full((p, n_chains), np.nan)
     variances = np.full((p, n_chains), np.nan)
@@ -92,7 +93,8 @@ def chain_statistics(draws_values: np.ndarray, missing: np.ndarray):
             cells = draws_values[:, rows, j]
             means[j] = cells.mean(axis=1)
             if rows.sum() > 1:
-                variances[j] = cells.var(axis=1, ddof=1)
+                with np.errstate(over="ignore"):
+                    variances[j] = cells.var(axis=1, ddof=1)
     return means, variances
 
 

@@ -1,5 +1,7 @@
 """Each bad input gets a clear error or warning naming the column or argument."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -237,3 +239,16 @@ def test_columns_reordered_at_impute_keep_the_callers_order(df, tiny):
     kept = df["a"].notna()
     assert imp.complete(2).loc[kept, "a"].tolist() == df.loc[kept, "a"].tolist()
     assert imp.complete(2)[["a", "b"]].notna().all().all()
+
+
+def test_values_near_the_float_limit_are_imputed_within_their_range(tiny):
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"a": rng.normal(size=40), "big": 1e300 * rng.normal(size=40)})
+    data.loc[::5, "big"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        out = DiffPuter(**tiny).fit_transform(data)
+    kept = data["big"].notna()
+    assert out.loc[kept, "big"].tolist() == data.loc[kept, "big"].tolist()
+    filled = out.loc[~kept, "big"]
+    assert filled.between(data["big"].min(), data["big"].max()).all()

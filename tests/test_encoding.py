@@ -145,3 +145,31 @@ def test_shards_that_disagree_on_a_column_are_refused():
     empty = pd.DataFrame({"x": [np.nan, np.nan]})
     with pytest.raises(ValueError, match="'x' has no observed value"):
         TableEncoder.from_summaries([summarise(empty), summarise(empty)])
+
+
+def test_decoding_keeps_the_precision_of_values_far_from_zero():
+    """Timestamps in seconds: float32 holds 1.7e9 only in steps of 128, a tenth of the sd."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"seconds": 1.7e9 + 1000 * rng.normal(size=200)})
+    encoder = TableEncoder.fit(df)
+    X, _ = encoder.encode(df)
+    back = encoder.values(X.astype(np.float32))[:, 0]  # the network's outputs are float32
+    assert np.abs(back - df["seconds"]).max() < 0.01
+
+
+@pytest.mark.parametrize("size", [1e40, 1e300])
+def test_values_near_the_float_limit_summarise_and_decode_finite(size):
+    from diffputer.encoding import summarise
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"big": size * rng.normal(size=100)})
+    whole = TableEncoder.fit(df).codecs[0]
+    np.testing.assert_allclose([whole.loc, whole.scale], [size * df["big"].div(size).mean(),
+                                                          size * df["big"].div(size).std(ddof=0)],
+                               rtol=1e-12)
+    merged = TableEncoder.from_summaries([summarise(df.iloc[:30]), summarise(df.iloc[30:])])
+    np.testing.assert_allclose([merged.codecs[0].loc, merged.codecs[0].scale],
+                               [whole.loc, whole.scale], rtol=1e-12)
+    X, _ = TableEncoder.fit(df).encode(df)
+    back = TableEncoder.fit(df).values(X.astype(np.float32))[:, 0]
+    np.testing.assert_allclose(back, df["big"], rtol=1e-5, atol=1e-6 * size)
