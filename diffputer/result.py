@@ -145,6 +145,10 @@ class MultipleImputation:
         if action == "all":
             return tables
         if action == "long":
+            taken = [name for name in (".imp", ".id") if name in self.data.columns]
+            if taken:
+                raise ValueError(f"Column {taken[0]!r} has the name of a column the long format "
+                                 "adds; rename it to stack the imputations.")
             stacked = []
             for i, table in zip(range(first, self.m + 1), tables):
                 front = pd.DataFrame({".imp": i, ".id": table.index}, index=table.index)

@@ -35,6 +35,13 @@ def test_complete_numbers_follow_mice(imp):
         imp.complete("wide")
 
 
+def test_complete_long_refuses_a_column_named_like_its_own(imp):
+    clash = MultipleImputation(imp.data.rename(columns={"n": ".id"}), imp.imp, imp.history)
+    with pytest.raises(ValueError, match="Column '.id' has the name of a column the long"):
+        clash.complete("long")
+    assert list(clash.complete(1).columns) == ["x", "c", ".id"]
+
+
 def test_complete_long_stacks_with_imp_and_id(imp):
     long = imp.complete("long")
     assert list(long.columns) == [".imp", ".id", "x", "c", "n"]
