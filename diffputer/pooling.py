@@ -230,6 +230,34 @@ def _estimate_and_cov(fit) -> tuple[list, np.ndarray, np.ndarray]:
     return names, np.asarray(params, float).ravel(), np.asarray(fit.cov_params(), float)
 
 
+def aliased_columns(exog: np.ndarray, tol: float = 1e-7) -> list[int]:
+    """Columns of ``exog`` that are zero or a combination of the columns before them: the
+    coefficients R's ``lm`` reports as NA (its QR's tolerance, relative to each column's norm)."""
+    exog = np.asarray(exog, float)
+    r = np.zeros(exog.shape[1])  # beyond the number of rows every column is aliased
+    diagonal = np.abs(np.diag(np.linalg.qr(exog, mode="r")))
+    r[: len(diagonal)] = diagonal
+    norms = np.linalg.norm(exog, axis=0)
+    return [j for j in range(exog.shape[1]) if r[j] <= tol * norms[j]]
+
+
+def _refuse_aliased(fits, names) -> None:
+    """A clear error where an analysis could not estimate some coefficients: statsmodels
+    returns a minimum-norm value for them, which pooling would mix with real estimates."""
+    for i, fit in enumerate(fits, start=1):
+        exog = getattr(getattr(fit, "model", None), "exog", None)
+        if exog is None or np.ndim(exog) != 2 or exog.shape[1] != len(names):
+            continue
+        aliased = [names[j] for j in aliased_columns(exog)]
+        if aliased:
+            raise ValueError(
+                f"Analysis {i} cannot estimate {aliased}: their design columns are zero or a "
+                "combination of the others in that completed table (a level it lacks, or "
+                "collinear terms); mice would pool them over the other analyses alone and "
+                "give them no standard error. Drop unused categories "
+                "(Series.cat.remove_unused_categories()) or the collinear terms.")
+
+
 def _complete_data_df(fits) -> float:
     """mice's default dfcom: the residual df of the first fit, else infinite."""
     df_resid = getattr(fits[0], "df_resid", None)
@@ -241,7 +269,8 @@ def pool(fits, dfcom=None) -> PooledResult:
 
     ``fits``: statsmodels results, or (estimate, covariance) pairs (a vector of variances is
     taken as a diagonal covariance). ``dfcom``: complete-data degrees of freedom; by default
-    the residual df of the fits (infinite for pairs).
+    the residual df of the fits (infinite for pairs). A fit that could not estimate some
+    coefficients (a zero or collinear design column) is refused, naming them.
     """
     fits = list(fits)
     if len(fits) < 2:
@@ -250,6 +279,7 @@ def pool(fits, dfcom=None) -> PooledResult:
     names = parts[0][0]
     if any(p[0] != names for p in parts):
         raise ValueError("the fits estimate different parameters; fit the same model on each table.")
+    _refuse_aliased(fits, names)
     dfcom = _complete_data_df(fits) if dfcom is None else max(float(dfcom), 1.0)
     rsq = [getattr(f, "rsquared", None) for f in fits]
     has_rsq = all(isinstance(v, (float, np.floating)) for v in rsq)

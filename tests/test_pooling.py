@@ -180,3 +180,21 @@ def test_pool_refuses_bad_input():
 def test_fit_refuses_an_unknown_model(imputed):
     with pytest.raises(ValueError, match="model must be one of"):
         imputed.fit("y ~ x1", model="lasso")
+
+
+def test_pool_refuses_coefficients_an_analysis_could_not_estimate():
+    """A level drawn in one imputation only: the other's design has a zero column, for which
+    statsmodels returns a minimum-norm 0 that pooling would average with a real estimate."""
+    rng = np.random.default_rng(0)
+    levels = pd.Categorical(rng.choice(["a", "b"], 30), categories=["a", "b", "c"])
+    data = pd.DataFrame({"y": rng.normal(size=30), "x": rng.normal(size=30), "g": levels})
+    data.loc[[0, 1], "g"] = np.nan
+    draws = [{2: np.array(["c", "c"], dtype=object)}, {2: np.array(["a", "b"], dtype=object)}]
+    imp = diffputer.MultipleImputation(data, draws,
+                                       diffputer.History(variables=list(data.columns)))
+    with pytest.raises(ValueError, match=r"Analysis 2 cannot estimate \['g\[T.c\]'\]"):
+        imp.fit("y ~ x + g")
+    collinear = pd.DataFrame({"const": 1.0, "x": data["x"], "twice": 2 * data["x"]})
+    fit = sm.OLS(data["y"], collinear).fit()
+    with pytest.raises(ValueError, match=r"Analysis 1 cannot estimate \['twice'\]"):
+        pool([fit, fit])
