@@ -140,7 +140,7 @@ def test_a_live_fit_updates_the_convergence_tab(page):
 def test_switching_the_variable_changes_the_plot(page):
     imputations = tab(page, "Imputations")
     image = images(imputations).first
-    expect(image).to_be_visible(timeout=30_000)
+    expect(image).to_be_visible(timeout=120_000)
     before = image.get_attribute("src")
     imputations.locator("select:visible").select_option("Solar.R")
     expect(image).not_to_have_attribute("src", before, timeout=30_000)
