@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .validity import RESULTS, TRUTH, simulate
+from .validity import RESULTS, TRUTH, diffputer_imputations, simulate
 
 LEVELS = ("a", "b", "c")
 LEVEL_EFFECTS = np.array([0.0, TRUTH["g[T.b]"], TRUTH["g[T.c]"]])
@@ -86,17 +86,11 @@ def scores(amputed: pd.DataFrame, tables: list[pd.DataFrame]) -> dict[str, float
 
 def imputations(amputed: pd.DataFrame, seed: int, m: int = 5) -> dict[str, list[pd.DataFrame]]:
     """The m completed tables of each method."""
-    from diffputer import DiffPuter
-
     from .methods import mice_tables
 
-    model = DiffPuter(random_state=seed, progress=False)
-    df, _, result = model._fit(amputed, keep=m)
-    proper = model._proper_draws(result.completed, result.draws, result.missing)
-    tables = {name: model._result(df, draws, result.history) for name, draws in
-              (("diffputer (fixed model)", result.draws), ("diffputer (proper)", proper))}
-    return {**{name: [imp.complete(i) for i in range(1, m + 1)] for name, imp in tables.items()},
-            "mice": mice_tables(amputed, seed, m)}
+    tables = {name: [imputation.complete(i) for i in range(1, m + 1)] for name, (imputation, _)
+              in diffputer_imputations(amputed, seed, m).items()}
+    return {**tables, "mice": mice_tables(amputed, seed, m)}
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:

@@ -91,25 +91,32 @@ def mice_pmm(amputed: pd.DataFrame, seed: int) -> list[dict]:
                  time.perf_counter() - started)
 
 
-def diffputer_both(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
-    """One EM fit; m = 5 proper draws and m = 5 draws of the final E-step from it."""
+def diffputer_imputations(amputed: pd.DataFrame, seed: int, m: int = 5,
+                          device: str = "cpu") -> dict[str, tuple]:
+    """One EM fit; {"diffputer (fixed model)": the m draws of its final E-step, "diffputer
+    (proper)": m proper draws from it}, each as (MultipleImputation, seconds taken)."""
     from diffputer import DiffPuter
 
     started = time.perf_counter()
     model = DiffPuter(random_state=seed, progress=False, device=device)
-    df, _, result = model._fit(amputed, keep=5)
+    df, _, result = model._fit(amputed, keep=m)
     fit_seconds = time.perf_counter() - started
-    rows = []
-    pooled = model._result(df, result.draws, result.history).fit(FORMULA)
-    ci = pooled.conf_int()
-    rows += _rows("diffputer (fixed model)", seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1],
-                  fit_seconds)
+    fixed = model._result(df, result.draws, result.history)
     started = time.perf_counter()
-    draws = model._proper_draws(result.completed, result.draws, result.missing)
-    pooled = model._result(df, draws, result.history).fit(FORMULA)
-    ci = pooled.conf_int()
-    rows += _rows("diffputer (proper)", seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1],
-                  fit_seconds + time.perf_counter() - started)
+    proper = model._result(df, model._proper_draws(result.completed, result.draws,
+                                                   result.missing), result.history)
+    return {"diffputer (fixed model)": (fixed, fit_seconds),
+            "diffputer (proper)": (proper, fit_seconds + time.perf_counter() - started)}
+
+
+def diffputer_both(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
+    """The rows of diffputer's proper draws and of its fixed-model draws (m = 5)."""
+    rows = []
+    for method, (imputation, seconds) in diffputer_imputations(amputed, seed,
+                                                              device=device).items():
+        pooled = imputation.fit(FORMULA)
+        ci = pooled.conf_int()
+        rows += _rows(method, seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1], seconds)
     return rows
 
 
