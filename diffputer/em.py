@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -288,20 +289,47 @@ def proper_draws(
     as EM rerun on the resample would refit it (bootstrap EM), but warm-started from the
     fitted denoiser: ``proper_rounds`` rounds, each a fine-tune for ``proper_steps`` (at
     ``proper_lr``) followed, but for the last, by a new fill of the resample's missing cells
-    (:func:`refill`). The missing cells of the original rows are then drawn from that model.
-    With one round the resample's missing cells keep the fitted model's fill, and the refit
-    moves only part of the way a bootstrap EM would: by the observed share of the information.
-    The categories' calibration (:func:`calibrated_blocks`) is refitted on the resample too.
+    (:func:`refill`). With one round the resample's missing cells keep the fitted model's
+    fill, and the refit moves only part of the way a bootstrap EM would: by the observed share
+    of the information.
+
+    Any fine-tune from the fitted weights also drifts the same way whatever the resample (a
+    fresh optimiser's first steps, training past the early-stopping point), and that drift
+    narrows the draws. The m refitted weight vectors are therefore recentred on the fitted
+    ones (:func:`recentred`): their spread is the bootstrap's, their mean the fitted model.
+    The missing cells of the original rows are then drawn from each recentred model, its
+    categories' calibration (:func:`calibrated_blocks`) refitted on its resample so that the
+    calibration's uncertainty is drawn too.
+
     The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
     the held-out ones would be trained on too. Over a process ``group``, each rank resamples
     its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
     """
+    refits = bootstrap_refits(denoiser, tables, M, encoder, settings, generator, group)
+    fitted = torch.nn.utils.parameters_to_vector(denoiser.parameters()).detach()
+    centred = recentred(fitted, [refit.weights for refit in refits])
+    return [draw_with_weights(denoiser, weights, refit, table, M, encoder, settings, generator,
+                              group) for table, weights, refit in zip(tables, centred, refits)]
+
+
+class Refit(NamedTuple):
+    """A model refitted to a bootstrap resample: its weights (one vector), and the resample's
+    rows that its calibration reads (:func:`calibration_rows`)."""
+
+    weights: torch.Tensor
+    resample: np.ndarray
+    missing: np.ndarray
+
+
+def bootstrap_refits(denoiser: Preconditioned, tables: list[np.ndarray], M: np.ndarray,
+                     encoder: TableEncoder, settings: Settings, generator: torch.Generator,
+                     group: Group = LOCAL) -> list[Refit]:
+    """Per table, the fitted denoiser refitted to a bootstrap resample of its rows, as
+    :func:`proper_draws` describes."""
     device = module_device(denoiser)
-    rows = np.flatnonzero(M.any(axis=1))
-    M_rows = torch.as_tensor(M[rows], device=device)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps,
                      lr=settings.proper_lr, validation_fraction=0.0)
-    draws = []
+    refits = []
     for table in tables:
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
         boot = boot.cpu().numpy()
@@ -312,13 +340,43 @@ def proper_draws(
                 resample = refill(tuned, resample, M_boot, encoder, settings, generator, group)
             train_denoiser(tuned, torch.as_tensor(resample, device=device), tuning, generator,
                            group=group)
-        # Calibrated on the resample, so that the calibration's uncertainty is drawn too.
-        categories = calibrated_blocks(tuned, resample, M_boot, encoder, settings, generator,
-                                       group)
-        sample, _ = draw(tuned, torch.as_tensor(table[rows], device=device), M_rows, settings,
-                         generator, categories)
-        draws.append(with_rows(table, rows, encoder.project(sample.cpu().numpy())))
-    return draws
+        weights = torch.nn.utils.parameters_to_vector(tuned.parameters()).detach()
+        refits.append(Refit(weights, *calibration_rows(resample, M_boot, generator)))
+    return refits
+
+
+def draw_with_weights(denoiser: Preconditioned, weights: torch.Tensor, refit: Refit,
+                      table: np.ndarray, M: np.ndarray, encoder: TableEncoder,
+                      settings: Settings, generator: torch.Generator,
+                      group: Group = LOCAL) -> np.ndarray:
+    """``table`` with its missing cells (``M``) drawn from ``denoiser`` holding ``weights``,
+    its categories calibrated on ``refit``'s resample."""
+    model = copy.deepcopy(denoiser)
+    torch.nn.utils.vector_to_parameters(weights, model.parameters())
+    categories = calibrated_blocks(model, refit.resample, refit.missing, encoder, settings,
+                                   generator, group)
+    rows = np.flatnonzero(M.any(axis=1))
+    device = module_device(denoiser)
+    sample, _ = draw(model, torch.as_tensor(table[rows], device=device),
+                     torch.as_tensor(M[rows], device=device), settings, generator, categories)
+    return with_rows(table, rows, encoder.project(sample.cpu().numpy()))
+
+
+def calibration_rows(X: np.ndarray, M: np.ndarray,
+                     generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(X, M), or a random PROPENSITY_ROWS of their rows: all that a calibration reads."""
+    if len(X) <= PROPENSITY_ROWS:
+        return X, M
+    keep = torch.randperm(len(X), generator=generator, device=generator.device)
+    keep = np.sort(keep[:PROPENSITY_ROWS].cpu().numpy())
+    return X[keep], M[keep]
+
+
+def recentred(fitted: torch.Tensor, tuned: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The ``tuned`` weight vectors less their mean displacement from ``fitted``:
+    ``fitted + w_l - mean(w)``. Their spread is unchanged; their mean is ``fitted``."""
+    mean = torch.stack(tuned).mean(dim=0)
+    return [fitted + w - mean for w in tuned]
 
 
 def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: TableEncoder,

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 
 import diffputer
@@ -254,3 +255,50 @@ def test_each_proper_round_after_the_first_fills_the_resample_anew(mixed_df, tin
     assert not np.allclose(imp.complete(1)["x"][missing], one_round.complete(1)["x"][missing])
     for frame in (imp.complete(1), imp.complete(2)):
         pd.testing.assert_series_equal(frame["x"][~missing], mixed_df["x"][~missing])
+
+
+def test_recentred_weights_keep_their_spread_around_the_fitted_ones():
+    from diffputer.em import recentred
+
+    gen = torch.Generator().manual_seed(0)
+    fitted = torch.randn(50, generator=gen)
+    drift = torch.randn(50, generator=gen)
+    tuned = [fitted + drift + 0.1 * torch.randn(50, generator=gen) for _ in range(4)]
+    centred = recentred(fitted, tuned)
+    torch.testing.assert_close(torch.stack(centred).mean(dim=0), fitted)
+    for a, b, c, d in zip(tuned, tuned[1:], centred, centred[1:]):
+        torch.testing.assert_close(a - b, c - d)
+
+
+def test_proper_draws_come_from_refitted_models_centred_on_the_fitted_one(mixed_df, tiny,
+                                                                         monkeypatch):
+    from diffputer import em
+
+    model = DiffPuter(**tiny).fit(mixed_df)
+    fitted = torch.nn.utils.parameters_to_vector(model.denoiser_.parameters()).detach()
+    used, draw = [], em.draw
+
+    def recording_draw(denoiser, *args, **kwargs):
+        used.append(torch.nn.utils.parameters_to_vector(denoiser.parameters()).detach().clone())
+        return draw(denoiser, *args, **kwargs)
+
+    monkeypatch.setattr(em, "draw", recording_draw)
+    model.impute(mixed_df, m=3)
+    proper = used[-3:]  # after the draws of the fitted model that the refits start from
+    assert all(not w.equal(fitted) for w in proper)
+    assert not proper[0].equal(proper[1])
+    torch.testing.assert_close(torch.stack(proper).mean(dim=0), fitted, rtol=0, atol=1e-6)
+
+
+def test_calibration_rows_keep_at_most_what_a_calibration_reads(monkeypatch):
+    from diffputer import em
+
+    monkeypatch.setattr(em, "PROPENSITY_ROWS", 10)
+    X = np.arange(50.0)[:, None] * np.ones((1, 3))
+    M = (np.arange(50)[:, None] % 3 == np.arange(3)).astype(bool)
+    kept_X, kept_M = em.calibration_rows(X, M, torch.Generator().manual_seed(0))
+    assert kept_X.shape == (10, 3) and len(np.unique(kept_X[:, 0])) == 10
+    np.testing.assert_array_equal(kept_M, M[kept_X[:, 0].astype(int)])  # rows stay aligned
+    small_X, small_M = em.calibration_rows(X[:10], M[:10], torch.Generator())
+    np.testing.assert_array_equal(small_X, X[:10])
+    np.testing.assert_array_equal(small_M, M[:10])

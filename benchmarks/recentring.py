@@ -1,0 +1,132 @@
+"""Proper draws from the bootstrap refits as they come, and recentred on the fitted weights.
+
+    python -m benchmarks.recentring --seeds 24 25 26 27 28 29 30 31 32 33 34 35 --workers 2
+
+Per seed: one table of the validity design (``benchmarks/validity.py``, n = 1000) and one
+fit. Then draws from three kinds of model: the fitted one ("fixed model"), the m = 5
+bootstrap refits of the proper draws as the fine-tunes leave them ("refits"), and the same
+five weight vectors recentred on the fitted ones ("recentred", what ``em.proper_draws``
+draws from). The refits and the recentred models share their fine-tunes, so the comparison
+is paired. Each model draws ``--draws`` completed tables (the fixed model 8 times as many).
+
+Per draw: the coefficients of ``y ~ x1 + x2 + g`` minus those of the full table before its
+values were hidden (the table's own sampling error cancels, so their mean over draws and
+seeds is the bias that imputation adds), and x1's slope on its exact conditional mean and
+residual variance over the exact one in the rows whose only hole is x1 (on target: 1; see
+``benchmarks/conditionals.py``). Raw rows go to ``results/recentring.csv``; means, paired
+differences (± SE across seeds) and the spread of x1's coefficient across the draws of a
+seed (the between-imputation spread that the pooled intervals count) to
+``results/recentring.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .conditionals import X1_VARIANCE, x1_mean
+from .validity import RESULTS, TRUTH, simulate
+
+KINDS = ("fixed model", "refits", "recentred")
+M = 5
+
+
+def coefficients(table: pd.DataFrame) -> np.ndarray:
+    """OLS coefficients of y ~ x1 + x2 + g, in the order of ``TRUTH``."""
+    g = table["g"].astype(str).to_numpy()
+    X = np.column_stack([np.ones(len(table)), table["x1"], table["x2"], g == "b", g == "c"])
+    return np.linalg.lstsq(X.astype(float), table["y"].to_numpy(), rcond=None)[0]
+
+
+def scored(table: pd.DataFrame, full: pd.DataFrame, amputed: pd.DataFrame) -> dict[str, float]:
+    only_x1 = (amputed["x1"].isna() & amputed["g"].notna()).to_numpy()
+    exact, drawn = x1_mean(amputed[only_x1]), table["x1"].to_numpy()[only_x1]
+    slope, intercept = np.polyfit(exact, drawn, 1)
+    return {**dict(zip(TRUTH, coefficients(table) - coefficients(full))),
+            "x1: slope": slope,
+            "x1: residual variance / exact": np.var(drawn - intercept - slope * exact) / X1_VARIANCE}
+
+
+def replicate(seed: int, draws: int) -> list[dict]:
+    import torch
+
+    from diffputer import DiffPuter
+    from diffputer import em
+
+    torch.set_num_threads(1)
+    full, amputed = simulate(seed)
+    model = DiffPuter(random_state=seed, progress=False)
+    df, _, result = model._fit(amputed, keep=M)
+    settings, encoder, missing = model.settings_, model.encoder_, result.missing
+    generator = torch.Generator().manual_seed(seed)
+    tables = em.m_step_tables(result.completed, result.draws, M, settings)
+    refits = em.bootstrap_refits(model.denoiser_, tables, missing, encoder, settings, generator)
+    fitted = torch.nn.utils.parameters_to_vector(model.denoiser_.parameters()).detach()
+    fixed_refit = em.Refit(fitted, *em.calibration_rows(tables[0], missing, generator))
+    models = {"fixed model": [(fitted, fixed_refit, tables[0])],
+              "refits": [(r.weights, r, t) for r, t in zip(refits, tables)],
+              "recentred": [(w, r, t) for w, r, t in
+                            zip(em.recentred(fitted, [r.weights for r in refits]), refits, tables)]}
+    rows = []
+    for kind, members in models.items():
+        times = draws * M if kind == "fixed model" else draws
+        for index, (weights, refit, table) in enumerate(members):
+            for _ in range(times):
+                encoded = em.draw_with_weights(model.denoiser_, weights, refit, table, missing,
+                                               encoder, settings, generator)
+                completed = model._result(df, [encoded], result.history).complete(1)
+                rows.append({"seed": seed, "kind": kind, "model": index,
+                             **scored(completed, full, amputed)})
+    return rows
+
+
+def summary(raw: pd.DataFrame) -> str:
+    per_seed = raw.drop(columns="model").groupby(["seed", "kind"]).mean()
+
+    def mean_se(frame):
+        grouped = frame.groupby("kind")
+        se = grouped.std() / np.sqrt(grouped.size().to_numpy()[:, None])
+        return (grouped.mean().round(4).astype(str) + " ± " + se.round(4).astype(str)).reindex(
+            [k for k in KINDS if k in grouped.groups])
+
+    parts = ["Mean over seeds (± SE across seeds); coefficients as imputed minus full-table:", "",
+             mean_se(per_seed).T.to_markdown(), ""]
+    for reference in ("fixed model", "refits"):
+        paired = per_seed.sub(per_seed.xs(reference, level="kind"), level="seed")
+        paired = paired.drop(index=reference, level="kind")
+        parts += [f"Paired on the same seeds, minus {reference}:", "",
+                  mean_se(paired).T.to_markdown(), ""]
+    spread = raw.groupby(["seed", "kind"])["x1"].std().groupby("kind").mean()
+    parts += ["SD of x1's coefficient across the draws of a seed, mean over seeds: "
+              + ", ".join(f"{k} {spread[k]:.4f}" for k in KINDS if k in spread), ""]
+    return "\n".join(parts)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(24, 36)))
+    parser.add_argument("--draws", type=int, default=8, help="draws per model")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "recentring.md")
+    args = parser.parse_args(argv)
+    with ProcessPoolExecutor(args.workers) as pool:
+        parts = list(pool.map(replicate, args.seeds, [args.draws] * len(args.seeds)))
+    raw = pd.DataFrame([row for part in parts for row in part])
+    raw.to_csv(args.out.with_suffix(".csv"), index=False)
+    seeds = " ".join(map(str, args.seeds))
+    text = "\n".join([
+        "# Proper draws: bootstrap refits as they come, and recentred", "",
+        f"Seeds {seeds}, {args.draws} draws per model. What each column measures: see the "
+        "docstring of `benchmarks/recentring.py`.", "",
+        f"    python -m benchmarks.recentring --seeds {seeds} --draws {args.draws} "
+        f"--workers {args.workers}", "", summary(raw)])
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
