@@ -174,16 +174,38 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(order, level="method")
 
 
-def to_markdown(table: pd.DataFrame, command: str) -> str:
+PAIRS = (("diffputer (proper)", "mice"), ("diffputer (fixed model)", "mice"),
+         ("diffputer (proper)", "diffputer (fixed model)"))
+PREVIOUS = " (previous code)"
+
+
+def paired_differences(raw: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
+    """Per (a, b) pair and term: the mean of a's estimate minus b's on the same tables, ± its
+    SE, over the replications both ran."""
+    estimates = raw.pivot_table(index=["rep", "term"], columns="method", values="estimate")
+    out = {}
+    for a, b in pairs:
+        if {a, b} <= set(estimates.columns):
+            diff = (estimates[a] - estimates[b]).dropna().groupby(level="term", sort=False)
+            out[f"{a} - {b}"] = (diff.mean().round(4).astype(str) + " ± "
+                                 + (diff.std() / np.sqrt(diff.count())).round(4).astype(str))
+    return pd.DataFrame(out).T.reindex(columns=list(TRUTH))
+
+
+def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None = None) -> str:
     reps = int(table["reps"].min())
     mc_se = np.sqrt(0.95 * 0.05 / reps)
-    return "\n".join([
+    lines = [
         "# Validity of multiple imputation", "",
         f"{reps} replications (Monte Carlo SE of a 95% coverage: {mc_se:.3f}). "
         "Model, missingness and methods: see the docstring of `benchmarks/validity.py`.",
         "Regenerate (resumes from `validity_raw.csv`; delete it to start over):", "",
         f"    {command}", "", table.round(4).to_markdown(), "",
-    ])
+    ]
+    if paired is not None and len(paired):
+        lines += ["Estimates paired on the same tables (mean difference ± SE):", "",
+                  paired.to_markdown(), ""]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -198,6 +220,9 @@ def main(argv=None) -> None:
     parser.add_argument("--raw", type=Path, nargs="+", default=[RESULTS / "validity_raw.csv"],
                         help="raw files to read; new rows go to the first")
     parser.add_argument("--out", type=Path, default=RESULTS / "validity.md")
+    parser.add_argument("--previous", type=Path,
+                        help="raw file of an earlier run of diffputer: its estimates are paired "
+                             "with this run's on the same replications")
     args = parser.parse_args(argv)
     seeds = range(*args.seeds) if args.seeds else range(args.reps)
     todo = pending(args.raw, seeds, tuple(args.runners))
@@ -210,11 +235,19 @@ def main(argv=None) -> None:
                                       index=False)
             print(f"rep {rows[0]['rep']} done", flush=True)
     raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
-    table = summarise(raw[raw["rep"] < args.reps])
+    raw = raw[raw["rep"] < args.reps]
+    table = summarise(raw)
+    pairs = PAIRS
     command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
     if args.n != 1000:
         command += f" --n {args.n} --raw {args.raw[0]} --out {args.out}"
-    text = to_markdown(table, command)
+    if args.previous:
+        previous = pd.read_csv(args.previous)
+        previous = previous[previous["method"].str.startswith("diffputer")]
+        raw = pd.concat([raw, previous.assign(method=previous["method"] + PREVIOUS)])
+        pairs += tuple((m, m + PREVIOUS) for m in METHODS if m.startswith("diffputer"))
+        command += f" --previous {args.previous}"
+    text = to_markdown(table, command, paired_differences(raw, pairs))
     args.out.write_text(text)
     print(text)
 

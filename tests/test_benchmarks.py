@@ -131,3 +131,17 @@ def test_the_hidden_values_follow_the_exact_conditionals_of_the_validity_design(
                            g=full["g"].sample(frac=1, random_state=1).to_numpy())
     ignored = scores(amputed, [shuffled])
     assert abs(ignored["x1: slope"]) < 0.1 and abs(ignored["b: calibration slope"]) < 0.1
+
+
+def test_validity_pairs_the_estimates_of_two_methods_on_the_same_replications():
+    from benchmarks.validity import TRUTH, paired_differences
+
+    rows = [{"rep": rep, "method": method, "term": term, "estimate": value + shift}
+            for rep, shift in enumerate([0.0, 1.0, 2.0])
+            for method, value in (("mice", 0.0), ("diffputer (proper)", 0.5 + 0.1 * shift))
+            for term in TRUTH]
+    rows.append({"rep": 9, "method": "mice", "term": "x1", "estimate": 100.0})  # mice only
+    paired = paired_differences(pd.DataFrame(rows))
+    assert list(paired.index) == ["diffputer (proper) - mice"]
+    assert list(paired.columns) == list(TRUTH)
+    assert paired.loc["diffputer (proper) - mice", "x1"] == "0.6 ± 0.0577"
