@@ -7,7 +7,8 @@ fit. Then draws from three kinds of model: the fitted one ("fixed model"), the m
 bootstrap refits of the proper draws as the fine-tunes leave them ("refits"), and the same
 five weight vectors recentred on the fitted ones ("recentred", what ``em.proper_draws``
 draws from). The refits and the recentred models share their fine-tunes, so the comparison
-is paired. Each model draws ``--draws`` completed tables (the fixed model 8 times as many).
+is paired. Each model draws ``--draws`` completed tables (the fixed model, being one, five
+times as many).
 
 Per draw: the coefficients of ``y ~ x1 + x2 + g`` minus those of the full table before its
 values were hidden (the table's own sampling error cancels, so their mean over draws and
