@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .conditionals import X1_VARIANCE, x1_mean
+from .conditionals import scores
 from .validity import RESULTS, TRUTH, simulate
 
 KINDS = ("fixed model", "refits", "recentred")
@@ -44,12 +44,10 @@ def coefficients(table: pd.DataFrame) -> np.ndarray:
 
 
 def scored(table: pd.DataFrame, full: pd.DataFrame, amputed: pd.DataFrame) -> dict[str, float]:
-    only_x1 = (amputed["x1"].isna() & amputed["g"].notna()).to_numpy()
-    exact, drawn = x1_mean(amputed[only_x1]), table["x1"].to_numpy()[only_x1]
-    slope, intercept = np.polyfit(exact, drawn, 1)
-    return {**dict(zip(TRUTH, coefficients(table) - coefficients(full))),
-            "x1: slope": slope,
-            "x1: residual variance / exact": np.var(drawn - intercept - slope * exact) / X1_VARIANCE}
+    """The coefficients of ``table`` minus the full table's, and x1's scores of
+    :func:`benchmarks.conditionals.scores`."""
+    x1 = {k: v for k, v in scores(amputed, [table]).items() if k.startswith("x1:")}
+    return {**dict(zip(TRUTH, coefficients(table) - coefficients(full))), **x1}
 
 
 def replicate(seed: int, draws: int) -> list[dict]:
