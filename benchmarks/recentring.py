@@ -1,22 +1,24 @@
-"""Proper draws from the bootstrap refits as they come, and recentred on the fitted weights.
+"""Proper draws: bootstrap refits as they come, recentred, and where their calibration is fitted.
 
-    python -m benchmarks.recentring --seeds 24 25 26 27 28 29 30 31 32 33 34 35 --workers 2
+    python -m benchmarks.recentring --seeds 40 41 42 43 44 45 46 47 --workers 2
 
 Per seed: one table of the validity design (``benchmarks/validity.py``, n = 1000) and one
-fit. Then draws from three kinds of model: the fitted one ("fixed model"), the m = 5
-bootstrap refits of the proper draws as the fine-tunes leave them ("refits"), and the same
-five weight vectors recentred on the fitted ones ("recentred", what ``em.proper_draws``
-draws from). The refits and the recentred models share their fine-tunes, so the comparison
-is paired. Each model draws ``--draws`` completed tables (the fixed model, being one, five
-times as many).
+fit. Then draws from four kinds of model: the fitted one ("fixed model"); the m = 5 bootstrap
+refits of the proper draws as the fine-tunes leave them, their categories calibrated on their
+resample ("refits", the proper draws before commit a99d8ca); the same five weight vectors
+recentred on the fitted ones, calibrated on their resample ("recentred, resample
+calibration", the proper draws until the calibration moved); and recentred, calibrated on the
+original rows ("recentred", what ``em.proper_draws`` draws from). All share their
+fine-tunes, so the comparison is paired. Each model draws ``--draws`` completed tables (the
+fixed model, being one, five times as many).
 
 Per draw: the coefficients of ``y ~ x1 + x2 + g`` minus those of the full table before its
 values were hidden (the table's own sampling error cancels, so their mean over draws and
 seeds is the bias that imputation adds), and x1's slope on its exact conditional mean and
 residual variance over the exact one in the rows whose only hole is x1 (on target: 1; see
 ``benchmarks/conditionals.py``). Raw rows go to ``results/recentring.csv``; means, paired
-differences (± SE across seeds) and the spread of x1's coefficient across the draws of a
-seed (the between-imputation spread that the pooled intervals count) to
+differences (± SE across seeds) and the variance of each coefficient across the draws of a
+seed (the between-imputation variance that the pooled intervals count) to
 ``results/recentring.md``.
 """
 
@@ -32,7 +34,7 @@ import pandas as pd
 from .conditionals import scores
 from .validity import RESULTS, TRUTH, simulate
 
-KINDS = ("fixed model", "refits", "recentred")
+KINDS = ("fixed model", "refits", "recentred, resample calibration", "recentred")
 M = 5
 
 
@@ -65,18 +67,19 @@ def replicate(seed: int, draws: int) -> list[dict]:
     tables = em.m_step_tables(result.completed, result.draws, M, settings)
     refits = em.bootstrap_refits(model.denoiser_, tables, missing, encoder, settings, generator)
     fitted = torch.nn.utils.parameters_to_vector(model.denoiser_.parameters()).detach()
-    fixed_refit = em.Refit(fitted, *em.calibration_rows(tables[0], missing, generator))
-    models = {"fixed model": [(fitted, fixed_refit, tables[0])],
-              "refits": [(r.weights, r, t) for r, t in zip(refits, tables)],
-              "recentred": [(w, r, t) for w, r, t in
-                            zip(em.recentred(fitted, [r.weights for r in refits]), refits, tables)]}
+    centred = em.recentred(fitted, [refit.weights for refit in refits])
+    resamples = [(table[refit.rows], missing[refit.rows]) for table, refit in zip(tables, refits)]
+    models = {"fixed model": [(fitted, tables[0], None)],
+              "refits": [(r.weights, t, b) for r, t, b in zip(refits, tables, resamples)],
+              "recentred, resample calibration": list(zip(centred, tables, resamples)),
+              "recentred": [(w, t, None) for w, t in zip(centred, tables)]}
     rows = []
     for kind, members in models.items():
         times = draws * M if kind == "fixed model" else draws
-        for index, (weights, refit, table) in enumerate(members):
+        for index, (weights, table, calibrated_on) in enumerate(members):
             for _ in range(times):
-                encoded = em.draw_with_weights(model.denoiser_, weights, refit, table, missing,
-                                               encoder, settings, generator)
+                encoded = em.draw_with_weights(model.denoiser_, weights, table, missing, encoder,
+                                               settings, generator, calibrated_on=calibrated_on)
                 completed = model._result(df, [encoded], result.history).complete(1)
                 rows.append({"seed": seed, "kind": kind, "model": index,
                              **scored(completed, full, amputed)})
@@ -94,20 +97,21 @@ def summary(raw: pd.DataFrame) -> str:
 
     parts = ["Mean over seeds (± SE across seeds); coefficients as imputed minus full-table:", "",
              mean_se(per_seed).T.to_markdown(), ""]
-    for reference in ("fixed model", "refits"):
+    for reference in ("fixed model", "recentred"):
         paired = per_seed.sub(per_seed.xs(reference, level="kind"), level="seed")
         paired = paired.drop(index=reference, level="kind")
         parts += [f"Paired on the same seeds, minus {reference}:", "",
                   mean_se(paired).T.to_markdown(), ""]
-    spread = raw.groupby(["seed", "kind"])["x1"].std().groupby("kind").mean()
-    parts += ["SD of x1's coefficient across the draws of a seed, mean over seeds: "
-              + ", ".join(f"{k} {spread[k]:.4f}" for k in KINDS if k in spread), ""]
+    spread = raw.groupby(["seed", "kind"])[list(TRUTH)].var().groupby("kind").mean()
+    parts += ["Variance of each coefficient across the draws of a seed, mean over seeds:", "",
+              spread.reindex([k for k in KINDS if k in spread.index]).T.round(5).to_markdown(),
+              ""]
     return "\n".join(parts)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(24, 36)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(40, 48)))
     parser.add_argument("--draws", type=int, default=8, help="draws per model")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "recentring.md")
@@ -118,7 +122,7 @@ def main(argv=None) -> None:
     raw.to_csv(args.out.with_suffix(".csv"), index=False)
     seeds = " ".join(map(str, args.seeds))
     text = "\n".join([
-        "# Proper draws: bootstrap refits as they come, and recentred", "",
+        "# Proper draws: refits as they come, recentred, and their calibration's rows", "",
         f"Seeds {seeds}, {args.draws} draws per model. What each column measures: see the "
         "docstring of `benchmarks/recentring.py`.", "",
         f"    python -m benchmarks.recentring --seeds {seeds} --draws {args.draws} "

@@ -43,7 +43,9 @@ slope of 0.86 (mice's 0.98), and on some tables barely at all, which attenuates 
 coefficients in the regressions fitted on the imputed tables. So the calibration also has a
 term linear in the row's other encoded columns: a weakly penalised multinomial logit, as mice
 fits for a factor, on top of which the scores carry whatever else the model learned. Proper
-draws fit it on their bootstrap resample, so that its estimation uncertainty is drawn too.
+draws refit the calibration to each drawn model on the original rows: fitted on each model's
+bootstrap resample as well, its estimation error came on top of the refits' and made the
+factor's intervals wider than their coverage needs (``benchmarks/recentring.py``).
 """
 
 from __future__ import annotations

@@ -290,15 +290,23 @@ def test_proper_draws_come_from_refitted_models_centred_on_the_fitted_one(mixed_
     torch.testing.assert_close(torch.stack(proper).mean(dim=0), fitted, rtol=0, atol=1e-6)
 
 
-def test_calibration_rows_keep_at_most_what_a_calibration_reads(monkeypatch):
+def test_proper_draws_calibrate_their_categories_on_the_original_rows(mixed_df, tiny,
+                                                                      monkeypatch):
     from diffputer import em
 
-    monkeypatch.setattr(em, "PROPENSITY_ROWS", 10)
-    X = np.arange(50.0)[:, None] * np.ones((1, 3))
-    M = (np.arange(50)[:, None] % 3 == np.arange(3)).astype(bool)
-    kept_X, kept_M = em.calibration_rows(X, M, torch.Generator().manual_seed(0))
-    assert kept_X.shape == (10, 3) and len(np.unique(kept_X[:, 0])) == 10
-    np.testing.assert_array_equal(kept_M, M[kept_X[:, 0].astype(int)])  # rows stay aligned
-    small_X, small_M = em.calibration_rows(X[:10], M[:10], torch.Generator())
-    np.testing.assert_array_equal(small_X, X[:10])
-    np.testing.assert_array_equal(small_M, M[:10])
+    options = {**tiny, "category_draws": 4}
+    model = DiffPuter(**options).fit(mixed_df)
+    seen, calibrated_blocks = [], em.calibrated_blocks
+
+    def recording(denoiser, X, M, *args, **kwargs):
+        seen.append((X.copy(), M.copy()))
+        return calibrated_blocks(denoiser, X, M, *args, **kwargs)
+
+    monkeypatch.setattr(em, "calibrated_blocks", recording)
+    model.impute(mixed_df, m=3)
+    incomplete = mixed_df.isna().any(axis=1).to_numpy()
+    assert len(seen) >= 3
+    for X, M in seen[-3:]:  # one calibration per proper draw, the last ones
+        # the table's own rows in their order, not a bootstrap resample of them
+        assert len(X) == len(mixed_df)
+        np.testing.assert_array_equal(M.any(axis=1), incomplete)
