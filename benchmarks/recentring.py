@@ -1,6 +1,6 @@
 """Proper draws: bootstrap refits as they come, recentred, and where their calibration is fitted.
 
-    python -m benchmarks.recentring --seeds 40 41 42 43 44 45 46 47 --workers 2
+    python -m benchmarks.recentring --seeds 40 41 42 43 44 45 46 47 --draws 8 --workers 1
 
 Per seed: one table of the validity design (``benchmarks/validity.py``, n = 1000) and one
 fit. Then draws from four kinds of model: the fitted one ("fixed model"); the m = 5 bootstrap

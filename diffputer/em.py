@@ -300,8 +300,8 @@ def proper_draws(
     The missing cells of the original rows are then drawn from each recentred model, its
     categories' calibration (:func:`calibrated_blocks`) refitted to it on the original rows.
     The calibration's own estimation error is not drawn: fitted on each bootstrap resample
-    as well, it added to the refits' spread and widened the factor's pooled intervals in the
-    validity benchmark to about 1.2 times mice's (``benchmarks/recentring.py``).
+    as well, it added to the refits' spread (``benchmarks/recentring.py``) and widened the
+    factor's pooled intervals to about 1.2 times mice's (``benchmarks/validity.py``).
 
     The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
     the held-out ones would be trained on too. Over a process ``group``, each rank resamples
