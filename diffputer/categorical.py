@@ -23,9 +23,10 @@ categorical column, on rows where the level is observed: a temperature and per-l
 fitted by (lightly regularised) maximum likelihood of the observed levels, as a classifier's
 scores are calibrated (vector scaling). In the validity simulation the ELBO under-drew one
 level by about 0.04 of the rows; the offsets fitted on observed rows halve that. Missing at
-random, the rows that need a level are not like the rows that have one, and the errors differ
-between them, so the observed rows are weighted by their odds of being missing given the rest
-of the row (inverse probability weighting, as a model fitted on complete cases is corrected).
+random, a model of the level given the rest of the row holds where the level is missing as
+where it is observed, so the observed rows count equally (weighting them by their odds of
+being missing, as an earlier version did, halved their effective number in the validity
+simulation and made the factor's coefficients noisier from table to table).
 
 The Monte Carlo noise left in the scores is not harmless: the calibration answers it with a
 temperature below 1, which weakens the drawn levels' dependence on the rest of the row (and
@@ -43,9 +44,11 @@ slope of 0.86 (mice's 0.98), and on some tables barely at all, which attenuates 
 coefficients in the regressions fitted on the imputed tables. So the calibration also has a
 term linear in the row's other encoded columns: a weakly penalised multinomial logit, as mice
 fits for a factor, on top of which the scores carry whatever else the model learned. Proper
-draws refit the calibration to each drawn model on the original rows: fitted on each model's
-bootstrap resample as well, its estimation error came on top of the refits' and made the
-factor's intervals wider than their coverage needs (``benchmarks/recentring.py``).
+draws refit the calibration to each drawn model on the original rows, each row weighted by an
+independent Exp(1) draw (the Bayesian bootstrap), so that the calibration's own estimation
+error is drawn too: fitted on each model's bootstrap resample instead, that error was coupled
+to the refit's and made the factor's intervals wider than their coverage needs
+(``benchmarks/recentring.py``).
 """
 
 from __future__ import annotations
@@ -59,9 +62,9 @@ import torch
 CALIBRATION_ROWS = 1024
 # Fewer observed rows than this, or a single observed level: the scores are used as they are.
 MIN_CALIBRATION_ROWS = 20
-# Rows (a random subset) that the missingness model of a column is fitted on, and the largest
-# weight, relative to the mean, that a calibration row may get from it.
-PROPENSITY_ROWS, MAX_WEIGHT = 20_000, 10.0
+# Rows (a random sample of every process's) that rank 0 calibrates on when the table is
+# spread over a process group.
+GROUP_CALIBRATION_ROWS = 20_000
 # Network evaluations per missing cell (noise draws x levels) that a column with many levels
 # may spend on its scores: it gets fewer noise draws than ``n_draws``, but at least MIN_DRAWS.
 # 26 levels at 64 draws made the redraw cost four times the conditional sampler on letter.
@@ -257,53 +260,15 @@ def fit_calibration(scores: torch.Tensor, labels: torch.Tensor, prior_sd: float 
                        fitted[1:] if features.shape[1] else None)
 
 
-def missingness_weights(x: torch.Tensor, is_missing: torch.Tensor, rows: torch.Tensor,
-                        block: CategoryBlock, generator: torch.Generator) -> torch.Tensor | None:
-    """Weights for the observed ``rows`` of x that make them stand for the rows where
-    ``block``'s level is missing: the odds of missingness given the rest of the row, from a
-    ridge-penalised logistic regression on the other encoded columns (fitted on at most
-    PROPENSITY_ROWS rows), capped at MAX_WEIGHT times their mean and scaled to mean 1. None
-    (equal weights) when fewer than MIN_CALIBRATION_ROWS rows are missing."""
-    if int(is_missing.sum()) < MIN_CALIBRATION_ROWS:
-        return None
-    keep = torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
-    keep[block.cols] = False
-
-    def design(r):
-        return torch.cat([torch.ones(len(r), 1, dtype=torch.float64, device=x.device),
-                          x[r][:, keep].double()], dim=1)
-
-    fit_rows = torch.arange(len(x), device=x.device)
-    if len(x) > PROPENSITY_ROWS:
-        fit_rows = torch.randperm(len(x), generator=generator, device=x.device)[:PROPENSITY_ROWS]
-    A, target = design(fit_rows), is_missing[fit_rows].double()
-    beta = torch.zeros(A.shape[1], dtype=torch.float64, device=x.device, requires_grad=True)
-    optimizer = torch.optim.LBFGS([beta], max_iter=100, line_search_fn="strong_wolfe")
-
-    def objective():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(A @ beta, target,
-                                                                    reduction="sum")
-        loss = loss + 0.5 * beta[1:].square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(objective)
-    odds = torch.exp(design(rows) @ beta.detach())
-    weights = (odds / odds.mean()).clamp(max=MAX_WEIGHT)
-    return weights / weights.mean()
-
-
 @torch.no_grad()
 def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryBlock,
-              sigma_range: tuple[float, float], n_draws: int,
-              generator: torch.Generator) -> CategoryBlock:
+              sigma_range: tuple[float, float], n_draws: int, generator: torch.Generator,
+              bootstrap: bool = False) -> CategoryBlock:
     """``block`` with the noise density (:func:`noise_density`) and the calibration (the
     scores' temperature and offsets and the linear term in the other columns) fitted on (up to
-    CALIBRATION_ROWS) rows of x where its level is observed, weighted to stand for the rows
-    where it is missing (:func:`missingness_weights`); unchanged when too few rows or a single
-    level are observed."""
+    CALIBRATION_ROWS) rows of x where its level is observed; unchanged when too few rows or a
+    single level are observed. ``bootstrap``: the rows weighted by Exp(1) draws, a draw of the
+    calibration from its Bayesian-bootstrap posterior rather than its fit."""
     rows = torch.nonzero(~missing[:, block.cols.start], as_tuple=True)[0]
     if len(rows) > CALIBRATION_ROWS:
         pick = torch.randperm(len(rows), generator=generator, device=rows.device)
@@ -317,7 +282,10 @@ def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryB
                             pairs, generator)
     block = block._replace(density=density)
     scores = level_scores(denoiser, observed, block, sigma_range, n_draws, generator)
-    weights = missingness_weights(x, missing[:, block.cols.start], rows, block, generator)
+    weights = None
+    if bootstrap:
+        weights = torch.empty(len(rows), dtype=torch.float64, device=x.device)
+        weights.exponential_(generator=generator)
     fitted = fit_calibration(scores, labels, weights=weights,
                              features=other_columns(observed, block))
     return block._replace(

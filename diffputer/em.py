@@ -24,7 +24,7 @@ import torch
 
 from ._malloc import keep_freed_memory
 from .diffusion import Preconditioned, denoising_loss, edm_loss, karras_sigmas, training_noise
-from .categorical import PROPENSITY_ROWS, CategoryBlock, calibrate, resample_categories
+from .categorical import GROUP_CALIBRATION_ROWS, CategoryBlock, calibrate, resample_categories
 from .checkpoint import Checkpointer, EMState
 from .distributed import LOCAL, Group, sample_rows
 from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
@@ -204,12 +204,14 @@ def categorical_blocks(encoder: TableEncoder) -> list[CategoryBlock]:
 
 def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
                       encoder: TableEncoder, settings: Settings,
-                      generator: torch.Generator, group: Group = LOCAL) -> list[CategoryBlock]:
+                      generator: torch.Generator, group: Group = LOCAL,
+                      bootstrap: bool = False) -> list[CategoryBlock]:
     """The categorical blocks with the denoiser's scores calibrated on X's observed levels
-    (see ``categorical.py``); uncalibrated when categories are not redrawn.
+    (see ``categorical.py``; ``bootstrap``: calibrations drawn from their Bayesian-bootstrap
+    posterior); uncalibrated when categories are not redrawn.
 
     Over a process ``group`` they are calibrated on rank 0, on a sample of every rank's rows
-    (at most PROPENSITY_ROWS in all, what one process would use), and broadcast.
+    (at most GROUP_CALIBRATION_ROWS in all), and broadcast.
     """
     blocks = categorical_blocks(encoder)
     if not settings.category_draws or not blocks:
@@ -218,15 +220,16 @@ def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
     if group.size > 1:
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator,
                                                       device=generator.device)))
-        X, M = sample_rows((X, M), PROPENSITY_ROWS, group, rng)
+        X, M = sample_rows((X, M), GROUP_CALIBRATION_ROWS, group, rng)
         fitted = None
         if group.rank == 0:
             fitted = [block_to(block, "cpu") for block in
-                      calibrated_blocks(denoiser, X, M, encoder, settings, generator)]
+                      calibrated_blocks(denoiser, X, M, encoder, settings, generator,
+                                        bootstrap=bootstrap)]
         return [block_to(block, device) for block in group.broadcast(fitted)]
     X_t, M_t = torch.as_tensor(X, device=device), torch.as_tensor(M, device=device)
     return [calibrate(denoiser, X_t, M_t, block, (settings.sigma_min, settings.sigma_max),
-                      settings.category_draws, generator) for block in blocks]
+                      settings.category_draws, generator, bootstrap) for block in blocks]
 
 
 def block_to(block: CategoryBlock, device) -> CategoryBlock:
@@ -298,10 +301,11 @@ def proper_draws(
     narrows the draws. The m refitted weight vectors are therefore recentred on the fitted
     ones (:func:`recentred`): their spread is the bootstrap's, their mean the fitted model.
     The missing cells of the original rows are then drawn from each recentred model, its
-    categories' calibration (:func:`calibrated_blocks`) refitted to it on the original rows.
-    The calibration's own estimation error is not drawn: fitted on each bootstrap resample
-    as well, it added to the refits' spread (``benchmarks/recentring.py``) and widened the
-    factor's pooled intervals to about 1.2 times mice's (``benchmarks/validity.py``).
+    categories' calibration (:func:`calibrated_blocks`) refitted to it on the original rows,
+    weighted by Bayesian-bootstrap draws independent of the refit's resample. Fitted on each
+    refit's own resample, the calibration's error added to the refits' spread more than its
+    share (``benchmarks/recentring.py``) and widened the factor's pooled intervals to about
+    1.2 times mice's (``benchmarks/validity.py``).
 
     The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
     the held-out ones would be trained on too. Over a process ``group``, each rank resamples
@@ -351,11 +355,12 @@ def draw_with_weights(denoiser: Preconditioned, weights: torch.Tensor, table: np
                       generator: torch.Generator, group: Group = LOCAL,
                       calibrated_on: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """``table`` with its missing cells (``M``) drawn from ``denoiser`` holding ``weights``, its
-    categories calibrated on the rows ``calibrated_on`` (X, M): by default, ``table``'s."""
+    categories' calibration drawn (Bayesian bootstrap) on the rows ``calibrated_on`` (X, M): by
+    default, ``table``'s."""
     model = copy.deepcopy(denoiser)
     torch.nn.utils.vector_to_parameters(weights, model.parameters())
     categories = calibrated_blocks(model, *(calibrated_on or (table, M)), encoder, settings,
-                                   generator, group)
+                                   generator, group, bootstrap=True)
     rows = np.flatnonzero(M.any(axis=1))
     device = module_device(denoiser)
     sample, _ = draw(model, torch.as_tensor(table[rows], device=device),

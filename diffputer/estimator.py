@@ -101,7 +101,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         ``proper_lr`` (a tenth of ``lr``), the resample's missing cells filled anew between
         rounds, the m refitted weight vectors then recentred on the fitted ones (their
         spread is the bootstrap's, not their common drift), each one's categories calibrated
-        on the original rows; without it, the m draws share the final model.
+        on the original rows with Bayesian-bootstrap weights; without it, the m draws share
+        the final model.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output (and, with

@@ -63,7 +63,8 @@ class Settings:
     # to a bootstrap resample of a table completed as the last M-step's was, in
     # ``proper_rounds`` rounds of ``proper_steps`` fine-tuning, the resample's missing cells
     # filled anew between rounds, the m weight vectors recentred on the fitted ones, their
-    # categories calibrated on the original rows (see ``em.proper_draws``).
+    # categories calibrated on the original rows, Bayesian-bootstrap weighted (see
+    # ``em.proper_draws``).
     proper: bool = True
     proper_steps: int = 2000
     proper_rounds: int = 1
