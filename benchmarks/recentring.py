@@ -8,7 +8,8 @@ refits of the proper draws as the fine-tunes leave them, their categories calibr
 resample ("refits", the proper draws before commit a99d8ca); the same five weight vectors
 recentred on the fitted ones, calibrated on their resample ("recentred, resample
 calibration", the proper draws until the calibration moved); and recentred, calibrated on the
-original rows ("recentred", what ``em.proper_draws`` draws from). All share their
+original rows ("recentred", what ``em.proper_draws`` draws from; since commit f6df54f that
+calibration is drawn with Bayesian-bootstrap weights, the others are fitted). All share their
 fine-tunes, so the comparison is paired. Each model draws ``--draws`` completed tables (the
 fixed model, being one, five times as many).
 
@@ -79,7 +80,8 @@ def replicate(seed: int, draws: int) -> list[dict]:
         for index, (weights, table, calibrated_on) in enumerate(members):
             for _ in range(times):
                 encoded = em.draw_with_weights(model.denoiser_, weights, table, missing, encoder,
-                                               settings, generator, calibrated_on=calibrated_on)
+                                               settings, generator, calibrated_on=calibrated_on,
+                                               bootstrap=kind == "recentred")
                 completed = model._result(df, [encoded], result.history).complete(1)
                 rows.append({"seed": seed, "kind": kind, "model": index,
                              **scored(completed, full, amputed)})

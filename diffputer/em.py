@@ -353,14 +353,15 @@ def bootstrap_refits(denoiser: Preconditioned, tables: list[np.ndarray], M: np.n
 def draw_with_weights(denoiser: Preconditioned, weights: torch.Tensor, table: np.ndarray,
                       M: np.ndarray, encoder: TableEncoder, settings: Settings,
                       generator: torch.Generator, group: Group = LOCAL,
-                      calibrated_on: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                      calibrated_on: tuple[np.ndarray, np.ndarray] | None = None,
+                      bootstrap: bool = True) -> np.ndarray:
     """``table`` with its missing cells (``M``) drawn from ``denoiser`` holding ``weights``, its
-    categories' calibration drawn (Bayesian bootstrap) on the rows ``calibrated_on`` (X, M): by
-    default, ``table``'s."""
+    categories calibrated on the rows ``calibrated_on`` (X, M; by default ``table``'s), the
+    calibration drawn from its Bayesian-bootstrap posterior unless not ``bootstrap``."""
     model = copy.deepcopy(denoiser)
     torch.nn.utils.vector_to_parameters(weights, model.parameters())
     categories = calibrated_blocks(model, *(calibrated_on or (table, M)), encoder, settings,
-                                   generator, group, bootstrap=True)
+                                   generator, group, bootstrap=bootstrap)
     rows = np.flatnonzero(M.any(axis=1))
     device = module_device(denoiser)
     sample, _ = draw(model, torch.as_tensor(table[rows], device=device),
