@@ -33,17 +33,10 @@ import numpy as np
 import pandas as pd
 
 from .conditionals import scores
-from .validity import RESULTS, TRUTH, simulate
+from .validity import RESULTS, TRUTH, coefficients, simulate
 
 KINDS = ("fixed model", "refits", "recentred, resample calibration", "recentred")
 M = 5
-
-
-def coefficients(table: pd.DataFrame) -> np.ndarray:
-    """OLS coefficients of y ~ x1 + x2 + g, in the order of ``TRUTH``."""
-    g = table["g"].astype(str).to_numpy()
-    X = np.column_stack([np.ones(len(table)), table["x1"], table["x2"], g == "b", g == "c"])
-    return np.linalg.lstsq(X.astype(float), table["y"].to_numpy(), rcond=None)[0]
 
 
 def scored(table: pd.DataFrame, full: pd.DataFrame, amputed: pd.DataFrame) -> dict[str, float]:

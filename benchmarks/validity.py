@@ -12,7 +12,9 @@ biased), and fits ``y ~ x1 + x2 + g`` after: complete-case analysis, R mice (m =
 x1, polyreg for the factor g, mice's defaults), diffputer (m = 5) with proper draws (default)
 and with draws from one fixed model. Per-replication rows are appended to
 ``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped, per replication and
-runner); the summary table is written to ``benchmarks/results/validity.md``. ``--runners`` and
+runner); the summary table is written to ``benchmarks/results/validity.md``, with estimates
+paired on the same tables and the error the missing values add (each estimate against the
+full table's before its values were hidden, which the simulation regenerates). ``--runners`` and
 ``--seeds`` split the work across machines: each writes its own raw file, and concatenating the
 files gives the same table as one run.
 """
@@ -54,6 +56,13 @@ def simulate(seed: int, n: int = 1000, p: float = 0.3) -> tuple[pd.DataFrame, pd
         prob = 1 / (1 + np.exp(-(score + fit_intercept(score, p))))
         amputed.loc[rng.random(n) < prob, column] = np.nan
     return full, amputed
+
+
+def coefficients(table: pd.DataFrame) -> np.ndarray:
+    """OLS coefficients of y ~ x1 + x2 + g, in the order of ``TRUTH``."""
+    g = table["g"].astype(str).to_numpy()
+    X = np.column_stack([np.ones(len(table)), table["x1"], table["x2"], g == "b", g == "c"])
+    return np.linalg.lstsq(X.astype(float), table["y"].to_numpy(), rcond=None)[0]
 
 
 def _rows(method: str, seed: int, pooled_params, ci_low, ci_high, seconds: float) -> list[dict]:
@@ -174,6 +183,17 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(order, level="method")
 
 
+def imputation_error(raw: pd.DataFrame, n: int = 1000) -> pd.DataFrame:
+    """Per method (rows) and term: the root mean square of the estimate minus the full table's
+    (replication ``rep``'s table before its values were hidden), the error that the missing
+    values add and that the intervals' between-imputation part must cover."""
+    full = {rep: dict(zip(TRUTH, coefficients(simulate(rep, n)[0]))) for rep in raw["rep"].unique()}
+    error = raw["estimate"] - [full[rep][term] for rep, term in zip(raw["rep"], raw["term"])]
+    rms = (error**2).groupby([raw["method"], raw["term"]], sort=False).mean() ** 0.5
+    order = [m for m in METHODS if m in rms.index.get_level_values(0)]
+    return rms.unstack("term").reindex(index=order, columns=list(TRUTH))
+
+
 PAIRS = (("diffputer (proper)", "mice"), ("diffputer (fixed model)", "mice"),
          ("diffputer (proper)", "diffputer (fixed model)"))
 PREVIOUS = " (previous code)"
@@ -192,7 +212,8 @@ def paired_differences(raw: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
     return pd.DataFrame(out).T.reindex(columns=list(TRUTH))
 
 
-def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None = None) -> str:
+def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None = None,
+                errors: pd.DataFrame | None = None) -> str:
     reps = int(table["reps"].min())
     mc_se = np.sqrt(0.95 * 0.05 / reps)
     lines = [
@@ -205,6 +226,10 @@ def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None =
     if paired is not None and len(paired):
         lines += ["Estimates paired on the same tables (mean difference ± SE):", "",
                   paired.to_markdown(), ""]
+    if errors is not None:
+        lines += ["Error added by the missing values: root mean square of the estimate minus "
+                  "the full table's (before its values were hidden):", "",
+                  errors.round(4).to_markdown(), ""]
     return "\n".join(lines)
 
 
@@ -236,7 +261,7 @@ def main(argv=None) -> None:
             print(f"rep {rows[0]['rep']} done", flush=True)
     raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
     raw = raw[raw["rep"] < args.reps]
-    table = summarise(raw)
+    table, errors = summarise(raw), imputation_error(raw, args.n)
     pairs = PAIRS
     command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
     if args.n != 1000:
@@ -247,7 +272,7 @@ def main(argv=None) -> None:
         raw = pd.concat([raw, previous.assign(method=previous["method"] + PREVIOUS)])
         pairs += tuple((m, m + PREVIOUS) for m in METHODS if m.startswith("diffputer"))
         command += f" --previous {args.previous}"
-    text = to_markdown(table, command, paired_differences(raw, pairs))
+    text = to_markdown(table, command, paired_differences(raw, pairs), errors)
     args.out.write_text(text)
     print(text)
 

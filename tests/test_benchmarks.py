@@ -145,3 +145,18 @@ def test_validity_pairs_the_estimates_of_two_methods_on_the_same_replications():
     assert list(paired.index) == ["diffputer (proper) - mice"]
     assert list(paired.columns) == list(TRUTH)
     assert paired.loc["diffputer (proper) - mice", "x1"] == "0.6 ± 0.0577"
+
+
+def test_imputation_error_is_the_rms_distance_to_the_full_tables_estimate():
+    from benchmarks.validity import TRUTH, coefficients, imputation_error, simulate
+
+    full = {rep: coefficients(simulate(rep, 200)[0]) for rep in (0, 1)}
+    rows = [{"rep": rep, "method": method, "term": term, "estimate": value + shift}
+            for rep in (0, 1)
+            for method, shift in (("mice", 0.0), ("diffputer (proper)", 0.1 * (rep + 1)))
+            for term, value in zip(TRUTH, full[rep])]
+    errors = imputation_error(pd.DataFrame(rows), n=200)
+    assert list(errors.index) == ["mice", "diffputer (proper)"]
+    assert list(errors.columns) == list(TRUTH)
+    np.testing.assert_allclose(errors.loc["mice"], 0, atol=1e-12)
+    np.testing.assert_allclose(errors.loc["diffputer (proper)"], np.sqrt((0.01 + 0.04) / 2))
