@@ -187,7 +187,8 @@ def imputation_error(raw: pd.DataFrame, n: int = 1000) -> pd.DataFrame:
     """Per method (rows) and term: the root mean square of the estimate minus the full table's
     (replication ``rep``'s table before its values were hidden), the error that the missing
     values add and that the intervals' between-imputation part must cover."""
-    full = {rep: dict(zip(TRUTH, coefficients(simulate(rep, n)[0]))) for rep in raw["rep"].unique()}
+    full = {rep: dict(zip(TRUTH, coefficients(simulate(rep, n)[0])))
+            for rep in raw["rep"].unique()}
     error = raw["estimate"] - [full[rep][term] for rep, term in zip(raw["rep"], raw["term"])]
     rms = (error**2).groupby([raw["method"], raw["term"]], sort=False).mean() ** 0.5
     order = [m for m in METHODS if m in rms.index.get_level_values(0)]
