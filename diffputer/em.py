@@ -118,6 +118,25 @@ class HeldOut:
         return float(loss) * len(self.x), len(self.x)
 
 
+class WeightAverage:
+    """An exponential moving average of a module's weights with a half-life of ``halflife``
+    updates, in a copy of the module (``model``). Its first updates weigh the new weights
+    more (decay at most (1 + t) / (10 + t) at update t), so that the average soon leaves the
+    starting point."""
+
+    def __init__(self, module: torch.nn.Module, halflife: int):
+        self.model = copy.deepcopy(module)
+        self.decay = 0.5 ** (1 / halflife)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        averaged = list(self.model.parameters())
+        torch._foreach_lerp_(averaged, [p.detach() for p in module.parameters()], 1 - decay)
+
+
 def train_denoiser(
     denoiser: Preconditioned,
     X: torch.Tensor,
@@ -134,7 +153,9 @@ def train_denoiser(
     call) is kept out of the training (:func:`held_out_rows`): their loss (:class:`HeldOut`)
     decides early stopping, and the denoiser ends with the weights of the epoch where it
     was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
-    runs after every epoch (``held_out_loss`` None when no row is held out).
+    runs after every epoch (``held_out_loss`` None when no row is held out). With
+    ``settings.ema_halflife``, the weights scored and kept are the moving average of
+    :class:`WeightAverage`, not the last ones.
 
     Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
     rows of every rank, every rank takes as many steps per epoch as the one with the most
@@ -147,6 +168,8 @@ def train_denoiser(
         shuffled = torch.randperm(X.shape[0], generator=generator, device=X.device)
         X, held_out = X[shuffled[held:]], HeldOut(X[shuffled[:held]], generator)
     model = group.parallel(denoiser)
+    average = WeightAverage(denoiser, settings.ema_halflife) if settings.ema_halflife else None
+    kept = denoiser if average is None else average.model
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=LR_DECAY, patience=LR_PATIENCE
@@ -167,6 +190,8 @@ def train_denoiser(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(denoiser.parameters(), GRAD_CLIP)
             optimizer.step()
+            if average is not None:
+                average.update(denoiser)
             total, batches, steps = total + loss.item(), batches + 1, steps + 1
             if settings.max_steps is not None and steps >= settings.max_steps:
                 break
@@ -177,7 +202,7 @@ def train_denoiser(
         scheduler.step(epoch_loss)
         held_out_loss = None
         if validating:
-            summed, count = group.sum(np.array(held_out.loss(denoiser)))
+            summed, count = group.sum(np.array(held_out.loss(kept)))
             held_out_loss = float(summed / count)
         if on_epoch is not None:
             on_epoch(epoch_loss, held_out_loss)
@@ -185,13 +210,15 @@ def train_denoiser(
         if watched < best:
             best, stale = watched, 0
             if validating:
-                best_weights = copy.deepcopy(denoiser.state_dict())
+                best_weights = copy.deepcopy(kept.state_dict())
         else:
             stale += 1
         if stale >= settings.patience or (settings.max_steps and steps >= settings.max_steps):
             break
     if best_weights is not None:
         denoiser.load_state_dict(best_weights)
+    elif average is not None:
+        denoiser.load_state_dict(average.model.state_dict())
     denoiser.eval()
     return losses
 

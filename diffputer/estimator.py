@@ -63,6 +63,11 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         ``lr``; an epoch passes over the rows as often as it takes to see ``epoch_rows``
         rows (once with 0, the paper's); ``warm_start`` keeps the network from one EM
         iteration to the next.
+    ema_halflife : int
+        The M-step ends with a moving average of the weights over its last steps (this
+        half-life, in steps; 0: the last weights, the paper's), which early stopping also
+        scores: the last weights of a constant-rate Adam wander about the optimum, and each
+        fit would impute with its own bias.
     validation_fraction : float in [0, 0.5)
         Share of the rows each M-step keeps out of its training (drawn afresh each time; at
         most 4,096 rows); early stopping watches their loss, and the network keeps the
@@ -131,6 +136,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         patience=None,
         batch_size=None,
         lr=None,
+        ema_halflife=None,
         warm_start=None,
         max_iter=None,
         init=None,
@@ -165,6 +171,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.patience = patience
         self.batch_size = batch_size
         self.lr = lr
+        self.ema_halflife = ema_halflife
         self.warm_start = warm_start
         self.max_iter = max_iter
         self.init = init

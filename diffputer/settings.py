@@ -36,6 +36,11 @@ class Settings:
     # draws come out far narrower than their errors.
     validation_fraction: float = 0.0
     lr: float = 1e-4
+    # Half-life, in optimiser steps, of an exponential moving average of the weights, which
+    # the M-step then ends with (and early stopping scores); 0: the last weights (the paper).
+    # Adam at a constant rate leaves the last weights scattered about where the loss settles,
+    # and two fits of one small table then impute with different biases.
+    ema_halflife: int = 0
     warm_start: bool = False
     # EM loop: iterations, and the start values of the missing entries.
     max_iter: int = 10
@@ -87,6 +92,7 @@ class Settings:
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
         check_int(self.category_draws, name="category_draws", minimum=0)
         check_int(self.epoch_rows, name="epoch_rows", minimum=0)
+        check_int(self.ema_halflife, name="ema_halflife", minimum=0)
         check_fraction(self.validation_fraction, name="validation_fraction", below=0.5)
         check_positive_float(self.corrector_sigma, name="corrector_sigma")
         if self.churn < 0:
@@ -129,6 +135,7 @@ PRESETS: dict[str, Settings] = {
         epoch_rows=16_384,
         validation_fraction=0.1,
         lr=1e-3,
+        ema_halflife=200,
         warm_start=True,
         max_iter=3,
         init="linear",

@@ -141,6 +141,53 @@ def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
     assert all(np.isfinite(model.history_.held_out_losses[0]))
 
 
+def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
+    """Past its first updates the average has a half-life of ``halflife`` updates; in its
+    first ones it follows the weights closely (it soon forgets the initial weights)."""
+    from diffputer.em import WeightAverage
+
+    layer = torch.nn.Linear(3, 2)
+    fresh, settled = WeightAverage(layer, halflife=50), WeightAverage(layer, halflife=50)
+    for _ in range(1000):
+        settled.update(layer)
+    start = torch.nn.utils.parameters_to_vector(layer.parameters()).detach().clone()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(1.0)
+    for _ in range(50):
+        fresh.update(layer)
+        settled.update(layer)
+    vector = torch.nn.utils.parameters_to_vector
+    torch.testing.assert_close(vector(settled.model.parameters()) - start,
+                               torch.full_like(start, 0.5), atol=1e-4, rtol=0)
+    assert (vector(fresh.model.parameters()) - start).min() > 0.99
+
+
+def test_an_m_step_ends_with_the_average_of_its_weights(mixed_df, tiny, monkeypatch):
+    """With ema_halflife the denoiser ends with the averaged weights, which differ from the
+    last ones; without it, with the last ones."""
+    from diffputer import em
+
+    finals = {}
+    original = em.WeightAverage.update
+
+    def recording_update(self, module):
+        original(self, module)
+        finals["last"] = torch.nn.utils.parameters_to_vector(module.parameters()).detach().clone()
+        finals["average"] = torch.nn.utils.parameters_to_vector(
+            self.model.parameters()).detach().clone()
+
+    monkeypatch.setattr(em.WeightAverage, "update", recording_update)
+    model = DiffPuter(**{**tiny, "max_iter": 1, "ema_halflife": 10,
+                         "validation_fraction": 0.0}).fit(mixed_df)
+    weights = torch.nn.utils.parameters_to_vector(model.denoiser_.parameters())
+    torch.testing.assert_close(weights, finals["average"])
+    assert (weights - finals["last"]).abs().max() > 1e-4
+    finals.clear()
+    DiffPuter(**{**tiny, "max_iter": 1, "ema_halflife": 0}).fit(mixed_df)
+    assert not finals
+
+
 def test_progress_false_prints_nothing(mixed_df, tiny, capsys):
     DiffPuter(**tiny).fit(mixed_df)
     captured = capsys.readouterr()
