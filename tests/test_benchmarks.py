@@ -133,6 +133,28 @@ def test_the_hidden_values_follow_the_exact_conditionals_of_the_validity_design(
     assert abs(ignored["x1: slope"]) < 0.1 and abs(ignored["b: calibration slope"]) < 0.1
 
 
+def test_exact_draws_keep_the_observed_cells_and_score_on_target():
+    """The reference imputations of the conditionals benchmark: observed cells kept, every
+    row on target, and their level offsets' error as small as the hidden values' own."""
+    from benchmarks.conditionals import exact_draws, level_offsets_error, scores
+    from benchmarks.validity import simulate
+
+    full, amputed = simulate(1, n=40_000)
+    tables = exact_draws(amputed, seed=0, m=2)
+    observed = amputed.notna()
+    for table in tables:
+        assert table.notna().all().all()
+        for column in amputed:
+            assert (table[column][observed[column]] == amputed[column][observed[column]]).all()
+    for name, value in scores(amputed, tables).items():
+        assert abs(value - (0 if name.endswith("(0)") else 1)) < 0.08, name
+    # Draws of x1 shifted by 0.4 where g = b: contrasts 0.4 and 0, RMS 0.28.
+    shifted = [t.assign(x1=t["x1"] + 0.4 * (t["g"] == "b") * amputed["x1"].isna())
+               for t in tables]
+    assert level_offsets_error(amputed, tables) < 0.03
+    assert level_offsets_error(amputed, shifted) > 0.2
+
+
 def test_validity_pairs_the_estimates_of_two_methods_on_the_same_replications():
     from benchmarks.validity import TRUTH, paired_differences
 
