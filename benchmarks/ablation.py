@@ -104,6 +104,8 @@ def main(argv=None) -> None:
     results = pd.read_csv(csv)
     command = ("python -m benchmarks.ablation --dataset " + args.dataset + " --seeds "
                + " ".join(map(str, args.seeds)) + f" --out {args.out}")
+    if args.variants != list(VARIANTS):
+        command += " --variants " + " ".join(args.variants)
     args.out.write_text(to_markdown(results, command))
     print(args.out.read_text())
 
