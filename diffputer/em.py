@@ -335,7 +335,8 @@ def proper_draws(
     1.2 times mice's (``benchmarks/validity.py``).
 
     The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
-    the held-out ones would be trained on too. Over a process ``group``, each rank resamples
+    the held-out ones would be trained on too. Like the M-step, each ends with the moving
+    average of its weights (``ema_halflife``). Over a process ``group``, each rank resamples
     its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
     """
     refits = bootstrap_refits(denoiser, tables, M, encoder, settings, generator, group)
