@@ -71,26 +71,39 @@ def x1_mean(table: pd.DataFrame) -> np.ndarray:
 def level_posterior(table: pd.DataFrame) -> np.ndarray:
     """[rows, levels]: P(g = k | y, x1, x2) on every row of ``table`` (x1 known)."""
     logits = level_prior_logits(table["x2"].to_numpy())
-    return level_probabilities(logits - 0.5 * (outcome_residual(table)[:, None] - LEVEL_EFFECTS) ** 2)
+    residual = outcome_residual(table)[:, None]
+    return level_probabilities(logits - 0.5 * (residual - LEVEL_EFFECTS) ** 2)
+
+
+def level_posterior_without_x1(table: pd.DataFrame) -> np.ndarray:
+    """[rows, levels]: P(g = k | y, x2) on every row of ``table`` (y given x2 and g is
+    N(1 + beta_g, 5): x1 integrated out)."""
+    logits = level_prior_logits(table["x2"].to_numpy())
+    y = table["y"].to_numpy()[:, None]
+    return level_probabilities(logits - (y - TRUTH["Intercept"] - LEVEL_EFFECTS) ** 2 / 10)
+
+
+def drawn_levels(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The level of each row of ``probs`` that the uniform ``u`` picks (inverse CDF)."""
+    picked = (u[:, None] > probs.cumsum(axis=1)).sum(axis=1)
+    return np.array(LEVELS)[picked.clip(max=len(LEVELS) - 1)]  # clip: rounding of the sum
 
 
 def exact_draws(amputed: pd.DataFrame, seed: int, m: int = 5) -> list[pd.DataFrame]:
     """m completions of ``amputed`` drawn from the exact conditionals of the design: a missing
-    g from P(g | y, x1, x2), or from P(g | y, x2) where x1 is missing too (y given x2 and g
-    is N(1 + beta_g, 5)), then a missing x1 given its row."""
+    g from P(g | y, x1, x2), or from P(g | y, x2) where x1 is missing too, then a missing x1
+    given its row."""
     rng = np.random.default_rng(seed)
     x1_missing, g_missing = amputed["x1"].isna().to_numpy(), amputed["g"].isna().to_numpy()
     both, only_g = x1_missing & g_missing, g_missing & ~x1_missing
-    x2, y = amputed["x2"].to_numpy(), amputed["y"].to_numpy()
+    both_probs = level_posterior_without_x1(amputed[both])
+    only_g_probs = level_posterior(amputed[only_g])
     tables = []
     for _ in range(m):
-        probs = np.zeros((len(amputed), len(LEVELS)))
-        probs[both] = level_probabilities(
-            level_prior_logits(x2[both]) - (y[both, None] - 1 - LEVEL_EFFECTS) ** 2 / 10)
-        probs[only_g] = level_posterior(amputed[only_g])
-        drawn = (rng.random(len(amputed))[:, None] > probs.cumsum(axis=1)).sum(axis=1)
-        g = np.where(g_missing, np.array(LEVELS)[drawn.clip(max=len(LEVELS) - 1)],
-                     amputed["g"].astype(object))
+        u = rng.random(len(amputed))
+        g = amputed["g"].astype(object).to_numpy().copy()
+        g[both] = drawn_levels(both_probs, u[both])
+        g[only_g] = drawn_levels(only_g_probs, u[only_g])
         table = amputed.assign(g=pd.Categorical(g, categories=LEVELS))
         x1 = table["x1"].to_numpy().copy()
         x1[x1_missing] = (x1_mean(table[x1_missing])
