@@ -183,16 +183,29 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(order, level="method")
 
 
-def imputation_error(raw: pd.DataFrame, n: int = 1000) -> pd.DataFrame:
-    """Per method (rows) and term: the root mean square of the estimate minus the full table's
-    (replication ``rep``'s table before its values were hidden), the error that the missing
-    values add and that the intervals' between-imputation part must cover."""
-    full = {rep: dict(zip(TRUTH, coefficients(simulate(rep, n)[0])))
-            for rep in raw["rep"].unique()}
+def full_table_estimates(reps, n: int = 1000) -> dict[int, dict[str, float]]:
+    """Per replication: the coefficients of its full table, before its values were hidden."""
+    return {rep: dict(zip(TRUTH, coefficients(simulate(rep, n)[0]))) for rep in reps}
+
+
+def added_errors(raw: pd.DataFrame, n: int = 1000) -> pd.DataFrame:
+    """Per method (rows) and term, the error that the missing values add: each estimate minus
+    its full table's. Its root mean square (``rms``) is what the intervals' between-imputation
+    part must cover; its mean (``bias``) is the bias of the imputations themselves, free of the
+    luck of the simulated tables. The row "full table" is that luck: the full tables' estimates
+    minus the truth, averaged over the same replications."""
+    full = full_table_estimates(raw["rep"].unique(), n)
     error = raw["estimate"] - [full[rep][term] for rep, term in zip(raw["rep"], raw["term"])]
-    rms = (error**2).groupby([raw["method"], raw["term"]], sort=False).mean() ** 0.5
-    order = [m for m in METHODS if m in rms.index.get_level_values(0)]
-    return rms.unstack("term").reindex(index=order, columns=list(TRUTH))
+    order = [m for m in METHODS if m in raw["method"].unique()]
+
+    def per_method(values: pd.Series) -> pd.DataFrame:
+        return values.unstack("term").reindex(index=order, columns=list(TRUTH))
+
+    by = [raw["method"], raw["term"]]
+    rms = per_method((error**2).groupby(by, sort=False).mean() ** 0.5)
+    bias = per_method(error.groupby(by, sort=False).mean())
+    bias.loc["full table"] = pd.DataFrame(full).T.mean() - pd.Series(TRUTH)
+    return pd.concat({"rms": rms, "bias": bias})
 
 
 PAIRS = (("diffputer (proper)", "mice"), ("diffputer (fixed model)", "mice"),
@@ -228,9 +241,12 @@ def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None =
         lines += ["Estimates paired on the same tables (mean difference ± SE):", "",
                   paired.to_markdown(), ""]
     if errors is not None:
-        lines += ["Error added by the missing values: root mean square of the estimate minus "
-                  "the full table's (before its values were hidden):", "",
-                  errors.round(4).to_markdown(), ""]
+        lines += ["Error added by the missing values, the estimate minus the full table's (before "
+                  "its values were hidden): its root mean square, and its mean (the bias of the "
+                  "imputations; the row \"full table\" is the full tables' own mean error, which "
+                  "the bias against the truth above adds to it):", "",
+                  errors.loc["rms"].round(4).to_markdown(), "",
+                  errors.loc["bias"].round(4).to_markdown(), ""]
     return "\n".join(lines)
 
 
@@ -262,7 +278,7 @@ def main(argv=None) -> None:
             print(f"rep {rows[0]['rep']} done", flush=True)
     raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
     raw = raw[raw["rep"] < args.reps]
-    table, errors = summarise(raw), imputation_error(raw, args.n)
+    table, errors = summarise(raw), added_errors(raw, args.n)
     pairs = PAIRS
     command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
     if args.n != 1000:

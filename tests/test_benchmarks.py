@@ -169,16 +169,19 @@ def test_validity_pairs_the_estimates_of_two_methods_on_the_same_replications():
     assert paired.loc["diffputer (proper) - mice", "x1"] == "0.6 ± 0.0577"
 
 
-def test_imputation_error_is_the_rms_distance_to_the_full_tables_estimate():
-    from benchmarks.validity import TRUTH, coefficients, imputation_error, simulate
+def test_added_errors_are_the_rms_and_mean_distance_to_the_full_tables_estimate():
+    from benchmarks.validity import TRUTH, added_errors, coefficients, simulate
 
     full = {rep: coefficients(simulate(rep, 200)[0]) for rep in (0, 1)}
     rows = [{"rep": rep, "method": method, "term": term, "estimate": value + shift}
             for rep in (0, 1)
             for method, shift in (("mice", 0.0), ("diffputer (proper)", 0.1 * (rep + 1)))
             for term, value in zip(TRUTH, full[rep])]
-    errors = imputation_error(pd.DataFrame(rows), n=200)
-    assert list(errors.index) == ["mice", "diffputer (proper)"]
+    errors = added_errors(pd.DataFrame(rows), n=200)
+    assert list(errors.loc["rms"].index) == ["mice", "diffputer (proper)"]
     assert list(errors.columns) == list(TRUTH)
-    np.testing.assert_allclose(errors.loc["mice"], 0, atol=1e-12)
-    np.testing.assert_allclose(errors.loc["diffputer (proper)"], np.sqrt((0.01 + 0.04) / 2))
+    np.testing.assert_allclose(errors.loc[("rms", "mice")], 0, atol=1e-12)
+    np.testing.assert_allclose(errors.loc[("rms", "diffputer (proper)")], np.sqrt((0.01 + 0.04) / 2))
+    np.testing.assert_allclose(errors.loc[("bias", "diffputer (proper)")], 0.15)
+    luck = (full[0] + full[1]) / 2 - np.array(list(TRUTH.values()))
+    np.testing.assert_allclose(errors.loc[("bias", "full table")], luck)
