@@ -14,7 +14,7 @@ from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
 from .checkpoint import Checkpointer, fingerprint
 from .distributed import Group, current_group, local_device
-from .em import (calibrated_blocks, e_step, m_step_tables, make_generator,
+from .em import (calibrated_blocks, calibration_table, e_step, m_step_tables, make_generator,
                  needs_posterior_mean, proper_draws, run_em, with_rows)
 from .encoding import TableEncoder, summarise
 from .history import History
@@ -278,8 +278,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         group = self._group()
         generator = make_generator(group.rank_seed(_seed(self.random_state, stream)), self.device_)
         rows = np.flatnonzero(M.any(axis=1))
-        categories = calibrated_blocks(self.denoiser_, X_enc, M, self.encoder_, self.settings_,
-                                       generator, group)
+        X_cal, M_cal = calibration_table(self.denoiser_, X_enc, M, self.encoder_, self.settings_,
+                                         generator)
+        categories = calibrated_blocks(self.denoiser_, X_cal, M_cal, self.encoder_,
+                                       self.settings_, generator, group)
         step = e_step(self.denoiser_, X_enc[rows], M[rows], self.encoder_, self.settings_,
                       generator, n_samples=n_samples, keep=keep, categories=categories)
         return rows, step

@@ -295,8 +295,9 @@ def test_each_proper_round_after_the_first_fills_the_resample_anew(mixed_df, tin
     model = DiffPuter(**options).fit(mixed_df)
     e_step_sizes.clear()
     imp = model.impute(mixed_df, m=2)
-    # per proper draw, two refills of its resample (before rounds 2 and 3)
-    assert e_step_sizes == [refill_draws] * 4
+    # one draw to complete the rows the categories are calibrated on, then per proper draw
+    # two refills of its resample (before rounds 2 and 3)
+    assert e_step_sizes == [1] + [refill_draws] * 4
     one_round = DiffPuter(**{**options, "proper_rounds": 1}).fit(mixed_df).impute(mixed_df, m=2)
     missing = mixed_df["x"].isna()
     assert not np.allclose(imp.complete(1)["x"][missing], one_round.complete(1)["x"][missing])
@@ -357,3 +358,36 @@ def test_proper_draws_calibrate_their_categories_on_the_original_rows(mixed_df, 
         # the table's own rows in their order, not a bootstrap resample of them
         assert len(X) == len(mixed_df)
         np.testing.assert_array_equal(M.any(axis=1), incomplete)
+
+
+def test_new_rows_are_completed_before_their_categories_are_calibrated(mixed_df, tiny,
+                                                                       monkeypatch):
+    """The calibration reads the rest of each row, so a fitted model first fills the missing
+    cells of new rows with a draw, not with the encoder's fill (the observed mean)."""
+    from dataclasses import replace
+
+    from diffputer import estimator
+    from diffputer.em import calibration_table, make_generator
+    from diffputer.encoding import NUMERIC
+
+    model = DiffPuter(**{**tiny, "category_draws": 4}).fit(mixed_df)
+    seen, calibrated_blocks = [], estimator.calibrated_blocks
+
+    def recording(denoiser, X, M, *args, **kwargs):
+        seen.append((X.copy(), M.copy()))
+        return calibrated_blocks(denoiser, X, M, *args, **kwargs)
+
+    monkeypatch.setattr(estimator, "calibrated_blocks", recording)
+    model.transform(mixed_df)
+    filled, missing = model.encoder_.encode(mixed_df)
+    (X, M), = seen
+    np.testing.assert_array_equal(M, missing)  # every row (fewer than the sample), in order
+    np.testing.assert_allclose(X[~M], filled[~M], atol=1e-6)  # the one-hot blocks in float32
+    for codec, cols in model.encoder_.blocks():
+        if codec.kind == NUMERIC:
+            assert M[:, cols].any()
+            assert not np.isclose(X[:, cols][M[:, cols]], filled[:, cols][M[:, cols]]).any()
+    without = replace(model.settings_, category_draws=0)
+    same = calibration_table(model.denoiser_, filled, missing, model.encoder_, without,
+                             make_generator(0, "cpu"))
+    assert same[0] is filled and same[1] is missing
