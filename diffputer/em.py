@@ -271,8 +271,9 @@ def calibration_table(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
     categories on (:func:`calibrated_blocks`) before drawing new rows. The calibration reads
     the rest of each row, and the encoder's fill of a missing cell (the observed mean) would
     stand in for it: on the validity design the factor's coefficients then came out off by 0.1.
-    (X, M) unchanged when no category is redrawn."""
-    if not settings.category_draws or not categorical_blocks(encoder):
+    (X, M) unchanged when no category is redrawn, or none is missing."""
+    blocks = categorical_blocks(encoder)
+    if not settings.category_draws or not any(M[:, b.cols.start].any() for b in blocks):
         return X, M
     keep = torch.randperm(len(X), generator=generator, device=generator.device)
     keep = np.sort(keep[:CALIBRATION_SAMPLE].cpu().numpy())

@@ -388,6 +388,10 @@ def test_new_rows_are_completed_before_their_categories_are_calibrated(mixed_df,
             assert M[:, cols].any()
             assert not np.isclose(X[:, cols][M[:, cols]], filled[:, cols][M[:, cols]]).any()
     without = replace(model.settings_, category_draws=0)
-    same = calibration_table(model.denoiser_, filled, missing, model.encoder_, without,
-                             make_generator(0, "cpu"))
-    assert same[0] is filled and same[1] is missing
+    complete_categories = mixed_df.fillna({"flag": False, "colour": "red", "grade": "low",
+                                           "city": "Lima"})
+    for settings, table in ((without, mixed_df), (model.settings_, complete_categories)):
+        X, M = model.encoder_.encode(table)
+        same = calibration_table(model.denoiser_, X, M, model.encoder_, settings,
+                                 make_generator(0, "cpu"))
+        assert same[0] is X and same[1] is M  # nothing to calibrate for
