@@ -37,12 +37,18 @@ def loss_weight(sigma, sigma_data=SIGMA_DATA):
 
 
 class Preconditioned(nn.Module):
-    """Wraps a raw network F into the denoiser D(x; sigma) used by loss and sampler."""
+    """Wraps a raw network F into the denoiser D(x; sigma) used by loss and sampler.
+
+    Its buffers ``data_mean`` and ``data_cov`` hold the mean and covariance of the rows it was
+    last trained on (zeros until then): the sampler's corrector needs them (see
+    ``sampling.lifted``)."""
 
     def __init__(self, net: nn.Module, sigma_data: float = SIGMA_DATA):
         super().__init__()
         self.net = net
         self.sigma_data = sigma_data
+        self.register_buffer("data_mean", torch.zeros(net.n_features))
+        self.register_buffer("data_cov", torch.zeros(net.n_features, net.n_features))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``sigma``: one noise level per row of x, or a single one for all rows (then the

@@ -38,6 +38,7 @@ from .settings import Settings
 # ReduceLROnPlateau on the epoch loss, as in the reference implementation.
 LR_DECAY, LR_PATIENCE = 0.9, 40
 GRAD_CLIP = 1.0
+MOMENT_RIDGE = 1e-4
 # Rows of new data that a fitted model completes to calibrate its categories on: twice what
 # one column's calibration reads, so that columns with half their levels missing still fill it.
 CALIBRATION_SAMPLE = 2 * CALIBRATION_ROWS
@@ -141,6 +142,20 @@ class WeightAverage:
         torch._foreach_lerp_(averaged, [p.detach() for p in module.parameters()], 1 - decay)
 
 
+@torch.no_grad()
+def record_moments(denoiser: Preconditioned, X: torch.Tensor, group: Group = LOCAL) -> None:
+    """Store the mean and covariance of X's rows (all ranks') in the denoiser's buffers. A
+    ridge of 1e-4 keeps the covariance invertible: a one-hot block's entries sum to a constant."""
+    X64 = X.double()
+    n = group.sum(float(X.shape[0]))
+    total = group.sum(X64.sum(dim=0).cpu().numpy())
+    products = group.sum((X64.T @ X64).cpu().numpy())
+    mean = total / n
+    cov = products / n - np.outer(mean, mean) + MOMENT_RIDGE * np.eye(len(mean))
+    denoiser.data_mean.copy_(torch.as_tensor(mean))
+    denoiser.data_cov.copy_(torch.as_tensor(cov))
+
+
 def train_denoiser(
     denoiser: Preconditioned,
     X: torch.Tensor,
@@ -159,13 +174,15 @@ def train_denoiser(
     was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
     runs after every epoch (``held_out_loss`` None when no row is held out). With
     ``settings.ema_halflife``, the weights scored and kept are the moving average of
-    :class:`WeightAverage`, not the last ones.
+    :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
+    buffers (:func:`record_moments`).
 
     Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
     rows of every rank, every rank takes as many steps per epoch as the one with the most
     rows, and the epoch loss is the ranks' mean (see ``distributed.py``).
     """
     denoiser.train()
+    record_moments(denoiser, X, group)
     held = held_out_rows(X.shape[0], settings.validation_fraction)
     validating = group.sum(float(held)) > 0
     if validating:
@@ -293,6 +310,14 @@ def block_to(block: CategoryBlock, device) -> CategoryBlock:
                              if getattr(block, name) is not None})
 
 
+def trained_moments(denoiser) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mean, covariance) of the rows the denoiser was trained on; None if it holds none."""
+    cov = getattr(denoiser, "data_cov", None)
+    if cov is None or not bool(cov.any()):
+        return None
+    return denoiser.data_mean, cov
+
+
 def draw(
     denoiser: Preconditioned,
     X: torch.Tensor,
@@ -306,19 +331,21 @@ def draw(
 
     With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
     (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row; the
-    estimate takes these cells from the draw.
+    estimate takes these cells from the draw. The corrector is fed the observed entries lifted
+    with the moments of the rows the denoiser was trained on (:func:`trained_moments`).
     """
     if X.shape[0] == 0:
         return X.clone(), X.clone()
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
     samples, means = [], []
+    moments = trained_moments(denoiser)
     for i in range(0, X.shape[0], step):
         x, m = X[i : i + step], M[i : i + step]
         sample, mean = conditional_sample(
             denoiser, x, m, sigmas, resample=settings.resample, churn=settings.churn,
             corrector_steps=settings.corrector_steps, corrector_sigma=settings.corrector_sigma,
-            generator=generator,
+            moments=moments, generator=generator,
         )
         if settings.category_draws and categories:
             sample = resample_categories(denoiser, sample, m, categories, settings.sigma_min,

@@ -23,6 +23,7 @@ from .settings import Settings
 
 FORMAT = "diffputer-model"
 VERSION = 2  # 2: the sha256 digest
+MOMENT_BUFFERS = ("data_mean", "data_cov")
 
 
 class ModelFileError(ValueError):
@@ -102,7 +103,10 @@ def load_model(path):
         settings = Settings(**meta["settings"]).validated()
         encoder = TableEncoder.from_dict(meta["encoder"])
         denoiser = new_denoiser(encoder.n_features, settings.width, 0, "cpu")
-        denoiser.load_state_dict(payload["weights"])
+        weights = dict(payload["weights"])
+        for name in MOMENT_BUFFERS:  # files written before the moments were kept: none
+            weights.setdefault(name, denoiser.state_dict()[name])
+        denoiser.load_state_dict(weights)
         history = History.from_dict(meta["history"], encoder.columns)
         n_features_in = int(meta["n_features_in"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:

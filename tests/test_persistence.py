@@ -27,6 +27,33 @@ def test_save_load_round_trip_gives_the_same_imputations(fitted, mixed_df, tmp_p
     assert list(loaded.feature_names_in_) == list(mixed_df.columns)
 
 
+def test_files_from_before_the_moments_load_and_impute_with_clean_inputs(fitted, mixed_df,
+                                                                         tmp_path):
+    """A file without the denoiser's data moments (written before they were kept) loads; its
+    corrector then feeds the observed entries as they are. A missing weight is still refused."""
+    from diffputer.em import trained_moments
+    from diffputer.persistence import digest
+
+    path = tmp_path / "model.pt"
+    fitted.save(path)
+    payload = torch.load(path, weights_only=True)
+    assert trained_moments(fitted.denoiser_) is not None
+    for dropped in (("data_mean", "data_cov"), ("net.proj.weight",)):
+        weights = {k: v for k, v in payload["weights"].items() if k not in dropped}
+        torch.save(dict(payload, weights=weights, sha256=digest(payload["metadata"], weights)),
+                   path)
+        if dropped[0] == "data_mean":
+            loaded = DiffPuter.load(path)
+            assert trained_moments(loaded.denoiser_) is None
+            completed = loaded.transform(mixed_df)
+            observed = mixed_df.notna()
+            pd.testing.assert_frame_equal(completed[observed], mixed_df[observed])
+            assert completed.notna().all().all()
+        else:
+            with pytest.raises(ModelFileError, match="inconsistent"):
+                DiffPuter.load(path)
+
+
 def test_save_leaves_no_temporary_files(fitted, tmp_path):
     fitted.save(tmp_path / "model.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]

@@ -8,7 +8,7 @@ from diffputer.diffusion import karras_sigmas
 from diffputer.em import e_step
 from diffputer.encoding import TableEncoder
 from diffputer.settings import resolve
-from diffputer.sampling import conditional_sample
+from diffputer.sampling import conditional_sample, lifted
 
 RHO = 0.8
 SIGMA_DATA = 0.5
@@ -70,14 +70,15 @@ def test_paper_sampler_recovers_the_gaussian_conditional_distribution():
     np.testing.assert_allclose(draws.std(axis=0), expected_sd, rtol=0.15)
 
 
-def _conditional_slope_and_sd(settings, seed):
+def _conditional_slope_and_sd(settings, seed, moments=None):
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     x1 = [-1.0, -0.5, 0.5, 1.0]
     x, missing = _query(x1, repeats=400)
     g = torch.Generator().manual_seed(seed)
     out, _ = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
                                 churn=settings.churn, corrector_steps=settings.corrector_steps,
-                                corrector_sigma=settings.corrector_sigma, generator=g)
+                                corrector_sigma=settings.corrector_sigma, moments=moments,
+                                generator=g)
     draws = out[:, 1].reshape(400, len(x1)).numpy()
     slope = np.polyfit(np.tile(x1, 400), draws.ravel(), 1)[0] / RHO
     return slope, draws.std(axis=0).mean() / (SIGMA_DATA * np.sqrt(1 - RHO**2))
@@ -91,6 +92,38 @@ def test_langevin_corrector_removes_the_injection_shrinkage():
     assert slope > 0.95 and abs(sd_ratio - 1) < 0.1
     slope_off, _ = _conditional_slope_and_sd(resolve("fast", corrector_steps=0), seed=2)
     assert slope_off < 0.9
+
+
+def test_lifted_entries_are_what_the_denoiser_shrinks_back_to_the_clean_ones():
+    """Per row, the exact denoiser of the observed block at sigma maps the lifted entries to
+    the given ones; missing entries are left as they are."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3, 3))
+    cov, mean, sigma = A @ A.T / 3 + 0.1 * np.eye(3), np.array([0.3, -0.2, 0.1]), 0.2
+    x = torch.as_tensor(rng.normal(size=(4, 3)))
+    missing = torch.tensor([[False, False, True], [True, False, False],
+                            [False, False, False], [False, True, True]])
+    out = lifted(x, missing, torch.as_tensor(mean), torch.as_tensor(cov), sigma).numpy()
+    assert np.array_equal(out[missing.numpy()], x.numpy()[missing.numpy()])
+    for row, miss in zip(range(4), missing.numpy()):
+        o = ~miss
+        S = cov[np.ix_(o, o)]
+        shrunk = mean[o] + S @ np.linalg.solve(S + sigma**2 * np.eye(o.sum()), out[row, o] - mean[o])
+        np.testing.assert_allclose(shrunk, x.numpy()[row, o], rtol=1e-10)
+
+
+def test_lifted_inputs_undo_the_correctors_shrinkage_of_the_observed_entries():
+    """Held clean, the observed entry reaches the denoiser as if noised at the corrector's sigma
+    and is shrunk by Sigma / (Sigma + sigma^2): 1% here. Lifted, the slope of the same draws
+    (same noise) is larger by that factor."""
+    settings = resolve("fast")
+    cov = SIGMA_DATA**2 * np.array([[1.0, RHO], [RHO, 1.0]])
+    moments = (torch.zeros(2), torch.as_tensor(cov, dtype=torch.float32))
+    clean, _ = _conditional_slope_and_sd(settings, seed=2)
+    lifted_slope, _ = _conditional_slope_and_sd(settings, seed=2, moments=moments)
+    expected = 1 + settings.corrector_sigma**2 / SIGMA_DATA**2
+    assert abs(lifted_slope / clean - expected) < 0.002
+    assert clean < 0.995
 
 
 def test_e_step_average_approaches_the_conditional_mean():
