@@ -32,7 +32,7 @@ from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics, pooled_statistics
 from .initial import linear_fill
 from .network import Denoiser
-from .sampling import conditional_sample
+from .sampling import conditional_sample, lifted
 from .settings import Settings
 
 # ReduceLROnPlateau on the epoch loss, as in the reference implementation.
@@ -318,6 +318,19 @@ def trained_moments(denoiser) -> tuple[torch.Tensor, torch.Tensor] | None:
     return denoiser.data_mean, cov
 
 
+def corrector_inputs(denoiser, X: torch.Tensor, M: torch.Tensor,
+                     settings: Settings) -> torch.Tensor | None:
+    """X with its observed entries lifted for the corrector (:func:`sampling.lifted`) with
+    the moments of the denoiser's training rows, in row batches; None when there is no
+    corrector or no moments."""
+    moments = trained_moments(denoiser)
+    if not settings.corrector_steps or moments is None:
+        return None
+    step = settings.sample_batch_size
+    return torch.cat([lifted(X[i : i + step], M[i : i + step], *moments,
+                             settings.corrector_sigma) for i in range(0, X.shape[0], step)])
+
+
 def draw(
     denoiser: Preconditioned,
     X: torch.Tensor,
@@ -325,27 +338,29 @@ def draw(
     settings: Settings,
     generator: torch.Generator,
     categories: list = (),
+    fed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One conditional draw of the missing entries of X, in row batches, and an estimate of
     their posterior mean (see :func:`conditional_sample`).
 
     With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
     (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row; the
-    estimate takes these cells from the draw. The corrector is fed the observed entries lifted
-    with the moments of the rows the denoiser was trained on (:func:`trained_moments`).
+    estimate takes these cells from the draw. The corrector is fed ``fed``, by default
+    :func:`corrector_inputs` (pass it to share it between draws of the same rows).
     """
     if X.shape[0] == 0:
         return X.clone(), X.clone()
     sigmas = karras_sigmas(settings.n_steps, settings.sigma_min, settings.sigma_max, settings.rho)
     step = settings.sample_batch_size
     samples, means = [], []
-    moments = trained_moments(denoiser)
+    if fed is None:
+        fed = corrector_inputs(denoiser, X, M, settings)
     for i in range(0, X.shape[0], step):
         x, m = X[i : i + step], M[i : i + step]
         sample, mean = conditional_sample(
             denoiser, x, m, sigmas, resample=settings.resample, churn=settings.churn,
             corrector_steps=settings.corrector_steps, corrector_sigma=settings.corrector_sigma,
-            moments=moments, generator=generator,
+            x_fed=None if fed is None else fed[i : i + step], generator=generator,
         )
         if settings.category_draws and categories:
             sample = resample_categories(denoiser, sample, m, categories, settings.sigma_min,
@@ -526,8 +541,9 @@ def e_step(
     if categories is None:
         categories = categorical_blocks(encoder)
     kept, means, variances = [], [], []
+    fed = corrector_inputs(denoiser, X_t, M_t, settings)
     for s in range(n_samples):
-        sample, mean = draw(denoiser, X_t, M_t, settings, generator, categories)
+        sample, mean = draw(denoiser, X_t, M_t, settings, generator, categories, fed)
         sample = encoder.clip(sample.cpu().numpy())
         total += encoder.clip(mean.cpu().numpy())
         if s < keep:  # a single draw must be a valid table: one-hot blocks snapped

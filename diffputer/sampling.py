@@ -62,7 +62,9 @@ def lifted(x_obs: torch.Tensor, missing: torch.Tensor, mean: torch.Tensor, cov: 
     """
     observed = (~missing).to(x_obs.dtype)
     # Sigma_oo^-1 per row: the covariance with the missing rows and columns set to identity.
-    masked = cov * observed[:, :, None] * observed[:, None, :] + torch.diag_embed(1 - observed)
+    masked = observed[:, :, None] * cov
+    masked *= observed[:, None, :]
+    masked.diagonal(dim1=1, dim2=2).add_(1 - observed)
     centred = torch.where(missing, torch.zeros_like(x_obs), x_obs - mean)
     solved = torch.linalg.solve(masked, centred.unsqueeze(-1)).squeeze(-1)
     return x_obs + sigma**2 * solved * observed
@@ -108,7 +110,7 @@ def conditional_sample(
     churn: float = 1.0,
     corrector_steps: int = 0,
     corrector_sigma: float = 0.05,
-    moments: tuple[torch.Tensor, torch.Tensor] | None = None,
+    x_fed: torch.Tensor | None = None,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One draw of the missing entries given the observed ones, and an estimate of their
@@ -118,7 +120,7 @@ def conditional_sample(
     ``missing`` [n, d] is the mask, ``sigmas`` the decreasing schedule ending at 0.
     Observed entries of the results equal ``x_obs`` exactly. ``corrector_steps`` > 0 ends
     with that many Langevin moves at ``corrector_sigma`` (:func:`langevin_correct`), fed the
-    observed entries lifted with the table's ``moments`` (mean, covariance), when given.
+    observed entries as ``x_fed`` holds them (default ``x_obs``; see :func:`lifted`).
     """
     sigmas = sigmas.tolist()
     n_steps = len(sigmas) - 1
@@ -139,6 +141,5 @@ def conditional_sample(
     x = torch.where(missing, x, x_obs)
     if not corrector_steps:
         return x, x
-    x_fed = None if moments is None else lifted(x_obs, missing, *moments, corrector_sigma)
     return langevin_correct(denoiser, x, x_obs, missing, corrector_sigma, corrector_steps,
                             generator, x_fed)

@@ -77,8 +77,9 @@ def _conditional_slope_and_sd(settings, seed, moments=None):
     g = torch.Generator().manual_seed(seed)
     out, _ = conditional_sample(_denoiser(), x, missing, sigmas, resample=settings.resample,
                                 churn=settings.churn, corrector_steps=settings.corrector_steps,
-                                corrector_sigma=settings.corrector_sigma, moments=moments,
-                                generator=g)
+                                corrector_sigma=settings.corrector_sigma, generator=g,
+                                x_fed=None if moments is None else
+                                lifted(x, missing, *moments, settings.corrector_sigma))
     draws = out[:, 1].reshape(400, len(x1)).numpy()
     slope = np.polyfit(np.tile(x1, 400), draws.ravel(), 1)[0] / RHO
     return slope, draws.std(axis=0).mean() / (SIGMA_DATA * np.sqrt(1 - RHO**2))
