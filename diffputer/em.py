@@ -322,9 +322,9 @@ def corrector_inputs(denoiser, X: torch.Tensor, M: torch.Tensor,
                      settings: Settings) -> torch.Tensor | None:
     """X with its observed entries lifted for the corrector (:func:`sampling.lifted`) with
     the moments of the denoiser's training rows, in row batches; None when there is no
-    corrector or no moments."""
+    corrector, no moments or no row."""
     moments = trained_moments(denoiser)
-    if not settings.corrector_steps or moments is None:
+    if not settings.corrector_steps or moments is None or not len(X):
         return None
     step = settings.sample_batch_size
     return torch.cat([lifted(X[i : i + step], M[i : i + step], *moments,
