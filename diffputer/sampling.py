@@ -15,7 +15,7 @@ held clean (predictor-corrector sampling, Song et al. 2021), which brings the sl
 The denoiser still takes those clean entries for noisy ones and shrinks them by
 Sigma (Sigma + sigma^2 I)^-1; fed to it lifted by sigma^2 Sigma^-1 (x - mu) (:func:`lifted`),
 they bring it back to 1 for a Gaussian table. Small as it is, that shrinkage grew to
-0.015 of the slope on the validity design: a stochastic EM learns it back from its draws.
+0.016 of the slope on the validity design: a stochastic EM learns it back from its draws.
 """
 
 from __future__ import annotations
