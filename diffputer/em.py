@@ -39,6 +39,7 @@ from .settings import Settings
 LR_DECAY, LR_PATIENCE = 0.9, 40
 GRAD_CLIP = 1.0
 MOMENT_RIDGE = 1e-4
+LIFT_ENTRIES = 2**25  # 128 MiB of float32
 # Rows of new data that a fitted model completes to calibrate its categories on: twice what
 # one column's calibration reads, so that columns with half their levels missing still fill it.
 CALIBRATION_SAMPLE = 2 * CALIBRATION_ROWS
@@ -326,7 +327,8 @@ def corrector_inputs(denoiser, X: torch.Tensor, M: torch.Tensor,
     moments = trained_moments(denoiser)
     if not settings.corrector_steps or moments is None or not len(X):
         return None
-    step = settings.sample_batch_size
+    # Each row solves its own d x d system: batches hold at most LIFT_ENTRIES matrix entries.
+    step = max(1, min(settings.sample_batch_size, LIFT_ENTRIES // X.shape[1] ** 2))
     return torch.cat([lifted(X[i : i + step], M[i : i + step], *moments,
                              settings.corrector_sigma) for i in range(0, X.shape[0], step)])
 
