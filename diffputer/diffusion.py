@@ -11,6 +11,9 @@ from torch import nn
 
 from .encoding import SIGMA_DATA
 
+# The buffers of a Preconditioned that hold its training rows' mean and covariance.
+MOMENT_BUFFERS = ("data_mean", "data_cov")
+
 # Training noise distribution: ln(sigma) ~ N(P_MEAN, P_STD^2) (EDM Table 1).
 P_MEAN, P_STD = -1.2, 1.2
 
@@ -47,8 +50,9 @@ class Preconditioned(nn.Module):
         super().__init__()
         self.net = net
         self.sigma_data = sigma_data
-        self.register_buffer("data_mean", torch.zeros(net.n_features))
-        self.register_buffer("data_cov", torch.zeros(net.n_features, net.n_features))
+        d = net.n_features
+        for name, shape in zip(MOMENT_BUFFERS, ((d,), (d, d))):
+            self.register_buffer(name, torch.zeros(shape))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``sigma``: one noise level per row of x, or a single one for all rows (then the

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ._files import atomic_write, load_tensors
+from .diffusion import MOMENT_BUFFERS
 from .em import new_denoiser
 from .encoding import TableEncoder
 from .history import History
@@ -23,7 +24,6 @@ from .settings import Settings
 
 FORMAT = "diffputer-model"
 VERSION = 2  # 2: the sha256 digest
-MOMENT_BUFFERS = ("data_mean", "data_cov")
 
 
 class ModelFileError(ValueError):
