@@ -46,6 +46,8 @@ CALIBRATION_SAMPLE = 2 * CALIBRATION_ROWS
 # Noisy copies of the held-out rows that score each epoch (see ``HeldOut``), and the most
 # rows an M-step holds out, whatever the table's size.
 VALIDATION_DRAWS, MAX_HELD_OUT = 2048, 4096
+# Seeds the draw of the held-out rows apart from the start values' draws (same base seed).
+HELD_OUT_STREAM = 1
 
 
 class DivergenceError(FloatingPointError):
@@ -106,6 +108,14 @@ def held_out_rows(n: int, fraction: float) -> int:
     return held if n - held >= 8 else 0
 
 
+def held_out_indices(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """The rows (sorted indices) that a fit keeps out of all its M-steps, drawn once: a
+    warm-started network has learnt every row an earlier M-step trained on, and rows drawn
+    afresh would score it as if they were new to it (their loss then rises from the first
+    epoch, and the M-step keeps nearly untrained weights)."""
+    return np.sort(rng.permutation(n)[:held_out_rows(n, fraction)])
+
+
 class HeldOut:
     """Rows kept out of an M-step's training, scored under noise drawn once: every epoch's
     weights are scored on the same ``VALIDATION_DRAWS`` noisy copies, so that they compare
@@ -164,14 +174,14 @@ def train_denoiser(
     generator: torch.Generator,
     on_epoch=None,
     group: Group = LOCAL,
+    held_out: np.ndarray | None = None,
 ) -> list[float]:
     """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses. An epoch
     passes over the rows as often as ``settings.epoch_rows`` asks (:func:`passes_per_epoch`),
     each time in a new order.
 
-    With ``settings.validation_fraction`` > 0, that share of the rows (drawn afresh at each
-    call) is kept out of the training (:func:`held_out_rows`): their loss (:class:`HeldOut`)
-    decides early stopping, and the denoiser ends with the weights of the epoch where it
+    The rows ``held_out`` (indices into X, see :func:`held_out_indices`) are kept out of the
+    training: their loss (:class:`HeldOut`) decides early stopping, and the denoiser ends with the weights of the epoch where it
     was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
     runs after every epoch (``held_out_loss`` None when no row is held out). With
     ``settings.ema_halflife``, the weights scored and kept are the moving average of
@@ -184,11 +194,13 @@ def train_denoiser(
     """
     denoiser.train()
     record_moments(denoiser, X, group)
-    held = held_out_rows(X.shape[0], settings.validation_fraction)
-    validating = group.sum(float(held)) > 0
+    held = np.zeros(0, dtype=np.int64) if held_out is None else np.asarray(held_out)
+    validating = group.sum(float(len(held))) > 0
     if validating:
-        shuffled = torch.randperm(X.shape[0], generator=generator, device=X.device)
-        X, held_out = X[shuffled[held:]], HeldOut(X[shuffled[:held]], generator)
+        trained = np.ones(X.shape[0], dtype=bool)
+        trained[held] = False
+        scored = HeldOut(X[torch.as_tensor(held, device=X.device)], generator)
+        X = X[torch.as_tensor(np.flatnonzero(trained), device=X.device)]
     model = group.parallel(denoiser)
     average = WeightAverage(denoiser, settings.ema_halflife) if settings.ema_halflife else None
     kept = denoiser if average is None else average.model
@@ -224,7 +236,7 @@ def train_denoiser(
         scheduler.step(epoch_loss)
         held_out_loss = None
         if validating:
-            summed, count = group.sum(np.array(held_out.loss(kept)))
+            summed, count = group.sum(np.array(scored.loss(kept)))
             held_out_loss = float(summed / count)
         if on_epoch is not None:
             on_epoch(epoch_loss, held_out_loss)
@@ -405,8 +417,8 @@ def proper_draws(
     share (``benchmarks/recentring.py``) and widened the factor's pooled intervals to about
     1.2 times mice's (``benchmarks/validity.py``).
 
-    The fine-tunes hold no rows out (``validation_fraction``): a resample repeats rows, so
-    the held-out ones would be trained on too. Like the M-step, each ends with the moving
+    The fine-tunes hold no rows out: a resample repeats rows, so held-out ones would be
+    trained on too. Like the M-step, each ends with the moving
     average of its weights (``ema_halflife``). Over a process ``group``, each rank resamples
     its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
     """
@@ -432,7 +444,7 @@ def bootstrap_refits(denoiser: Preconditioned, tables: list[np.ndarray], M: np.n
     :func:`proper_draws` describes."""
     device = module_device(denoiser)
     tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps,
-                     lr=settings.proper_lr, validation_fraction=0.0)
+                     lr=settings.proper_lr)
     refits = []
     for table in tables:
         boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
@@ -638,6 +650,8 @@ def run_em(
         denoiser = new_denoiser(encoder.n_features, settings.width, seed, device)
         denoiser.load_state_dict(state.weights)
         generator.set_state(state.generator)
+    held_out = held_out_indices(X.shape[0], settings.validation_fraction,
+                                np.random.default_rng([group.rank_seed(seed), HELD_OUT_STREAM]))
     n_samples = max(settings.n_samples, keep)
     last_samples = n_samples if last_samples is None else max(last_samples, keep, 1)
     # With one draw filling the M-step's table, only the last E-step needs n_samples draws
@@ -668,7 +682,7 @@ def run_em(
         history.held_out_losses.append([])
         try:
             train_denoiser(denoiser, torch.as_tensor(X, device=device), settings, generator,
-                           on_epoch, group)
+                           on_epoch, group, held_out)
         except DivergenceError as err:
             raise DivergenceError(
                 f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."

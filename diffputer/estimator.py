@@ -69,9 +69,9 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         scores: the last weights of a constant-rate Adam wander about the optimum, and each
         fit would impute with its own bias.
     validation_fraction : float in [0, 0.5)
-        Share of the rows each M-step keeps out of its training (drawn afresh each time; at
-        most 4,096 rows); early stopping watches their loss, and the network keeps the
-        weights of the epoch where it was lowest. 0 (the paper's) trains on every row for
+        Share of the rows kept out of the training (at most 4,096 rows, drawn once per fit,
+        the same for every M-step); early stopping watches their loss, and the network
+        keeps the weights of the epoch where it was lowest. 0 (the paper's) trains on every row for
         the whole budget. On a small table a network trained to the end learns its rows by
         heart, and its draws come out far narrower than their errors.
     max_iter : int

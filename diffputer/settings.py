@@ -30,10 +30,10 @@ class Settings:
     # schedule and early stopping watch the epoch loss; on a small table one pass is one noisy
     # batch, whose ups and downs read as a plateau and cut the training short.
     epoch_rows: int = 0
-    # Share of the rows each M-step keeps out of its training, at most 4,096 of them (0: none,
-    # the paper). Their loss then drives early stopping, and the weights of the epoch where it
-    # was lowest are kept: a network fitted to a small table learns its rows by heart, and its
-    # draws come out far narrower than their errors.
+    # Share of the rows kept out of the training, at most 4,096 of them, the same rows for
+    # every M-step of a fit (0: none, the paper). Their loss then drives early stopping, and
+    # the weights of the epoch where it was lowest are kept: a network fitted to a small table
+    # learns its rows by heart, and its draws come out far narrower than their errors.
     validation_fraction: float = 0.0
     lr: float = 1e-4
     # Half-life, in optimiser steps, of an exponential moving average of the weights, which

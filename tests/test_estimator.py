@@ -6,6 +6,7 @@ from sklearn.base import clone
 
 import diffputer
 from diffputer import DiffPuter, MultipleImputation
+from diffputer import em
 from diffputer.em import held_out_rows
 
 
@@ -139,6 +140,35 @@ def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
         assert len(model.history_.losses[0]) == epochs
         assert len(model.history_.held_out_losses[0]) == held_out_epochs
     assert all(np.isfinite(model.history_.held_out_losses[0]))
+
+
+def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_them(
+        mixed_df, tiny, monkeypatch):
+    """With warm starts the network has learnt every row that an earlier M-step trained on:
+    a held-out row must be one that no M-step of the fit ever trains on."""
+    held_per_step, trained_rows = [], set()
+    train, loss = em.train_denoiser, em.edm_loss
+
+    def recording_train(denoiser, X, settings, generator, on_epoch=None, group=em.LOCAL,
+                        held_out=None):
+        held_per_step.append(held_out)
+        return train(denoiser, X, settings, generator, on_epoch, group, held_out)
+
+    def recording_loss(model, X, generator, sigma_data):
+        trained_rows.update(X[:, 0].tolist())
+        return loss(model, X, generator, sigma_data)
+
+    monkeypatch.setattr(em, "train_denoiser", recording_train)
+    monkeypatch.setattr(em, "edm_loss", recording_loss)
+    model = DiffPuter(**{**tiny, "max_iter": 3, "warm_start": True,
+                         "validation_fraction": 0.2}).fit(mixed_df)
+    assert len(held_per_step) == 3 and len(held_per_step[0]) == held_out_rows(60, 0.2)
+    assert all(np.array_equal(held, held_per_step[0]) for held in held_per_step)
+    X, M = model.encoder_.encode(mixed_df)  # rows told apart by their observed first entry
+    held = np.isin(np.arange(60), held_per_step[0])
+    held_values = set(X[held & ~M[:, 0], 0].tolist())
+    assert held_values and not held_values & trained_rows
+    assert set(X[~held & ~M[:, 0], 0].tolist()) <= trained_rows
 
 
 def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
