@@ -38,8 +38,8 @@ def rank_costs(rank: int, size: int, store: str, n: int, steps: int, threads: in
 
     from diffputer import missing_mask
     from diffputer.distributed import current_group, local_rows
-    from diffputer.em import (calibrated_blocks, draw, make_generator, new_denoiser,
-                              start_values, train_denoiser)
+    from diffputer.em import (calibrated_blocks, draw, held_out_indices, make_generator,
+                              new_denoiser, start_values, train_denoiser)
     from diffputer.encoding import TableEncoder, summarise
     from diffputer.settings import resolve
 
@@ -60,8 +60,10 @@ def rank_costs(rank: int, size: int, store: str, n: int, steps: int, threads: in
     train_denoiser(denoiser, X_t, replace(settings, epochs=1, max_steps=5), generator,
                    group=group)
     timed = replace(settings, epochs=10**6, max_steps=steps, patience=10**6)
+    held_out = held_out_indices(len(X), settings.validation_fraction,
+                                np.random.default_rng(group.rank_seed(0)))
     started = time.perf_counter()
-    train_denoiser(denoiser, X_t, timed, generator, group=group)
+    train_denoiser(denoiser, X_t, timed, generator, group=group, held_out=held_out)
     train_s = time.perf_counter() - started
     started = time.perf_counter()
     categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)

@@ -51,8 +51,8 @@ def measure(n: int) -> dict:
     import torch
 
     from diffputer import missing_mask
-    from diffputer.em import (calibrated_blocks, draw, make_generator, new_denoiser,
-                              start_values, train_denoiser)
+    from diffputer.em import (calibrated_blocks, draw, held_out_indices, make_generator,
+                              new_denoiser, start_values, train_denoiser)
     from diffputer.encoding import TableEncoder
     from diffputer.settings import resolve
 
@@ -71,8 +71,9 @@ def measure(n: int) -> dict:
     one_epoch = replace(settings, epochs=1, max_steps=steps)
     warm_up = replace(settings, epochs=1, max_steps=2)  # first calls are slow; not timed
     train_denoiser(denoiser, torch.as_tensor(X[: 2 * settings.batch_size]), warm_up, generator)
+    held_out = held_out_indices(n, settings.validation_fraction, np.random.default_rng(0))
     started = time.perf_counter()
-    train_denoiser(denoiser, torch.as_tensor(X), one_epoch, generator)
+    train_denoiser(denoiser, torch.as_tensor(X), one_epoch, generator, held_out=held_out)
     epoch = time.perf_counter() - started
 
     rows = np.flatnonzero(M.any(axis=1))[:E_STEP_ROWS]

@@ -181,8 +181,8 @@ def train_denoiser(
     each time in a new order.
 
     The rows ``held_out`` (indices into X, see :func:`held_out_indices`) are kept out of the
-    training: their loss (:class:`HeldOut`) decides early stopping, and the denoiser ends with the weights of the epoch where it
-    was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
+    training: their loss (:class:`HeldOut`) decides early stopping, and the denoiser ends
+    with the weights of the epoch where it was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
     runs after every epoch (``held_out_loss`` None when no row is held out). With
     ``settings.ema_halflife``, the weights scored and kept are the moving average of
     :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
@@ -418,8 +418,8 @@ def proper_draws(
     1.2 times mice's (``benchmarks/validity.py``).
 
     The fine-tunes hold no rows out: a resample repeats rows, so held-out ones would be
-    trained on too. Like the M-step, each ends with the moving
-    average of its weights (``ema_halflife``). Over a process ``group``, each rank resamples
+    trained on too. Like the M-step, each ends with the moving average of its weights
+    (``ema_halflife``). Over a process ``group``, each rank resamples
     its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
     """
     refits = bootstrap_refits(denoiser, tables, M, encoder, settings, generator, group)
