@@ -182,8 +182,9 @@ def train_denoiser(
 
     The rows ``held_out`` (indices into X, see :func:`held_out_indices`) are kept out of the
     training: their loss (:class:`HeldOut`) decides early stopping, and the denoiser ends
-    with the weights of the epoch where it was lowest. The learning rate follows the training loss. ``on_epoch(loss, held_out_loss)``
-    runs after every epoch (``held_out_loss`` None when no row is held out). With
+    with the weights of the epoch where it was lowest. The learning rate follows the
+    training loss. ``on_epoch(loss, held_out_loss)`` runs after every epoch
+    (``held_out_loss`` None when no row is held out). With
     ``settings.ema_halflife``, the weights scored and kept are the moving average of
     :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
     buffers (:func:`record_moments`).
@@ -194,13 +195,13 @@ def train_denoiser(
     """
     denoiser.train()
     record_moments(denoiser, X, group)
-    held = np.zeros(0, dtype=np.int64) if held_out is None else np.asarray(held_out)
+    held = torch.as_tensor([] if held_out is None else held_out, dtype=torch.long,
+                           device=X.device)
     validating = group.sum(float(len(held))) > 0
     if validating:
-        trained = np.ones(X.shape[0], dtype=bool)
+        trained = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
         trained[held] = False
-        scored = HeldOut(X[torch.as_tensor(held, device=X.device)], generator)
-        X = X[torch.as_tensor(np.flatnonzero(trained), device=X.device)]
+        X, scored = X[trained], HeldOut(X[held], generator)
     model = group.parallel(denoiser)
     average = WeightAverage(denoiser, settings.ema_halflife) if settings.ema_halflife else None
     kept = denoiser if average is None else average.model
