@@ -1,7 +1,7 @@
 """Checkpoints of the EM loop: a fit killed mid-way resumes where it stopped.
 
 After every EM iteration but the last, ``run_em`` writes its whole state (the completed
-table, the last E-step's mean, the denoiser's weights, the random generator's state and the
+tables, the last E-step's mean, the denoiser's weights, the random generator's state and the
 history) to ``checkpoint_dir/em_checkpoint.pt``, atomically (temporary file, then rename).
 A fit started with the same directory, data, settings and seed resumes after the last
 completed iteration and ends with the result an uninterrupted run gives. The file is removed
@@ -31,7 +31,7 @@ class CheckpointError(ValueError):
 @dataclass
 class EMState:
     iteration: int  # EM iterations completed
-    X: np.ndarray  # the table the next M-step trains on [n, D]
+    tables: np.ndarray  # the completed copies of the table the next M-step trains on [k, n, D]
     previous: np.ndarray  # the last E-step's mean over the rows with missing cells
     weights: dict  # the denoiser's state dict
     generator: torch.Tensor  # the torch generator's state
@@ -62,7 +62,7 @@ class Checkpointer:
         payload = {
             "fit_id": self.fit_id,
             "iteration": state.iteration,
-            "X": torch.from_numpy(np.ascontiguousarray(state.X)),
+            "tables": torch.from_numpy(np.ascontiguousarray(state.tables)),
             "previous": torch.from_numpy(np.ascontiguousarray(state.previous)),
             "weights": {k: v.detach().cpu() for k, v in state.weights.items()},
             "generator": state.generator.cpu(),
@@ -87,7 +87,7 @@ class Checkpointer:
             )
         return EMState(
             iteration=int(payload["iteration"]),
-            X=payload["X"].numpy(),
+            tables=payload["tables"].numpy(),
             previous=payload["previous"].numpy(),
             weights=payload["weights"],
             generator=payload["generator"],

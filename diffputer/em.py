@@ -6,10 +6,13 @@ average of ``n_samples`` conditional draws (the posterior mean; with a Langevin 
 the average of each draw's chain mean, see ``sampling.py``). The draws of the last E-step are
 single conditional draws from the final model: they are the multiple imputations.
 
-With ``m_step_fill="draw"`` the M-step trains on the table completed by one conditional draw
+With ``m_step_fill="draw"`` the M-step trains on the table completed by conditional draws
 instead (stochastic EM, Celeux and Diebolt 1985). A model trained on posterior means learns
 missing cells that are too predictable from the rest of their row, and multiple imputations
 drawn from it overstate the relations between variables; a model trained on draws does not.
+With ``m_step_draws`` > 1 it trains on that many copies of the table, each completed by its
+own draw (Monte Carlo EM, Wei and Tanner 1990): the noise of a single draw would otherwise
+pass into the model and into all the imputations it makes.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ CALIBRATION_SAMPLE = 2 * CALIBRATION_ROWS
 # Noisy copies of the held-out rows that score each epoch (see ``HeldOut``), and the most
 # rows an M-step holds out, whatever the table's size.
 VALIDATION_DRAWS, MAX_HELD_OUT = 2048, 4096
+# The most entries (float32: 256 MiB) of the completed copies that an M-step trains on.
+STACKED_ENTRIES = 2**26
 # Seeds the draw of the held-out rows apart from the start values' draws (same base seed).
 HELD_OUT_STREAM = 1
 
@@ -114,6 +119,20 @@ def held_out_indices(n: int, fraction: float, rng: np.random.Generator) -> np.nd
     afresh would score it as if they were new to it (their loss then rises from the first
     epoch, and the M-step keeps nearly untrained weights)."""
     return np.sort(rng.permutation(n)[:held_out_rows(n, fraction)])
+
+
+def m_step_copies(settings: Settings, n: int, d: int) -> int:
+    """How many completed copies of an n x d table each M-step trains on: ``m_step_draws``
+    with stochastic EM (else 1), fewer where they would pass STACKED_ENTRIES; on a table that
+    large one draw's noise averages out over the rows."""
+    if settings.m_step_fill != "draw":
+        return 1
+    return max(1, min(settings.m_step_draws, STACKED_ENTRIES // max(1, n * d)))
+
+
+def stacked_indices(indices: np.ndarray, n: int, copies: int) -> np.ndarray:
+    """``indices`` of rows of an n-row table, in each of ``copies`` copies stacked on it."""
+    return (indices[None, :] + n * np.arange(copies)[:, None]).ravel()
 
 
 class HeldOut:
@@ -498,7 +517,7 @@ def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: Tabl
     step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                   n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
                   categories=categories)
-    return with_rows(X, rows, np.where(M[rows], m_step_values(step, settings), X[rows]))
+    return with_rows(X, rows, np.where(M[rows], m_step_values(step, settings)[0], X[rows]))
 
 
 def needs_posterior_mean(settings: Settings, m: int) -> bool:
@@ -522,9 +541,10 @@ class EStep:
     chain_vars: np.ndarray
 
 
-def m_step_values(step: EStep, settings: Settings) -> np.ndarray:
-    """What fills the missing cells of the next M-step's table: one draw or the mean."""
-    return step.draws[0] if settings.m_step_fill == "draw" else step.mean
+def m_step_values(step: EStep, settings: Settings, copies: int = 1) -> list[np.ndarray]:
+    """What fills the missing cells of the next M-step's table, per copy: one draw each, or
+    the mean."""
+    return step.draws[:copies] if settings.m_step_fill == "draw" else [step.mean]
 
 
 def e_step(
@@ -638,25 +658,34 @@ def run_em(
     history = History(variables=encoder.columns)
     rows = np.flatnonzero(M.any(axis=1))
     stochastic = settings.m_step_fill == "draw"
+    n, d = X.shape
+    # Nothing to iterate on, nor to draw copies of, on a complete table.
+    incomplete = bool(group.sum(float(M.any())))
+    copies = m_step_copies(settings, group.max(n), d) if incomplete else 1
     denoiser = None
     state = checkpoint.load(encoder.columns) if checkpoint is not None else None
     if state is None:
         first = 0
-        X = start_values(X, M, encoder, settings.init,
-                         np.random.default_rng(group.rank_seed(seed)) if stochastic else None,
-                         group)
-        previous = X[rows]  # the last E-step's mean (start values at first)
+        rng = np.random.default_rng(group.rank_seed(seed)) if stochastic else None
+        # The copies of the table that the M-steps train on, each completed by its own draws.
+        tables = np.stack([start_values(X, M, encoder, settings.init, rng, group)
+                           for _ in range(copies)])
+        previous = tables[0][rows]  # the last E-step's mean (start values at first)
     else:
-        first, X, previous, history = state.iteration, state.X, state.previous, state.history
+        first, tables, previous = state.iteration, state.tables, state.previous
+        history = state.history
         denoiser = new_denoiser(encoder.n_features, settings.width, seed, device)
         denoiser.load_state_dict(state.weights)
         generator.set_state(state.generator)
-    held_out = held_out_indices(X.shape[0], settings.validation_fraction,
-                                np.random.default_rng([group.rank_seed(seed), HELD_OUT_STREAM]))
+    X = tables[0]  # the copy that the E-steps complete, and the result
+    held_out = stacked_indices(
+        held_out_indices(n, settings.validation_fraction,
+                         np.random.default_rng([group.rank_seed(seed), HELD_OUT_STREAM])),
+        n, copies)
     n_samples = max(settings.n_samples, keep)
     last_samples = n_samples if last_samples is None else max(last_samples, keep, 1)
-    # With one draw filling the M-step's table, only the last E-step needs n_samples draws
-    # (for the posterior mean); the others draw one per chain.
+    # With draws filling the M-step's tables, only the last E-step needs n_samples draws
+    # (for the posterior mean); the others draw one per chain, at least one per copy.
     chains = max(keep, 1) if stochastic else n_samples
     scale = z_scale(encoder)
     draws: list[np.ndarray] = []
@@ -670,8 +699,7 @@ def run_em(
         if callback is not None:
             callback(history)
 
-    # Nothing to iterate on a complete table.
-    n_iter = settings.max_iter if group.sum(float(M.any())) else 1
+    n_iter = settings.max_iter if incomplete else 1
     imputed_cells = M[rows][:, encoder.offsets[:-1]].sum(axis=0)
     for iteration in range(first, n_iter):
         started = time.perf_counter()
@@ -682,8 +710,8 @@ def run_em(
         history.losses.append([])
         history.held_out_losses.append([])
         try:
-            train_denoiser(denoiser, torch.as_tensor(X, device=device), settings, generator,
-                           on_epoch, group, held_out)
+            train_denoiser(denoiser, torch.as_tensor(tables.reshape(-1, d), device=device),
+                           settings, generator, on_epoch, group, held_out)
         except DivergenceError as err:
             raise DivergenceError(
                 f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."
@@ -691,11 +719,11 @@ def run_em(
         last = iteration == n_iter - 1
         keep_now = keep if last else 0
         if stochastic:
-            keep_now = max(keep_now, 1)
+            keep_now = max(keep_now, 1 if last else copies)
         if last:
             count = last_samples
-        else:  # a stochastic EM fills the next M-step's table with one draw
-            count = chains if stochastic else n_samples
+        else:  # a stochastic EM fills each copy of the next M-step's table with one draw
+            count = max(chains, copies) if stochastic else n_samples
         categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)
         step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                       n_samples=count, keep=keep_now, chains=chains, categories=categories)
@@ -709,15 +737,16 @@ def run_em(
                 group.all_gather((imputed_cells, chain_means, chain_vars)))
         previous = step.mean
         # The last iteration leaves the posterior mean: fit_transform's answer.
-        fill = step.mean if last else m_step_values(step, settings)
-        X[rows] = np.where(missing, fill, X[rows])
+        fills = [step.mean] if last else m_step_values(step, settings, copies)
+        for table, fill in zip(tables, fills):
+            table[rows] = np.where(missing, fill, table[rows])
         history.add_iteration(time.perf_counter() - started, change, chain_means, chain_vars)
         if callback is not None:
             callback(history)
         if last:
             draws = [with_rows(X, rows, d) for d in step.draws[:keep]]
         elif checkpoint is not None:
-            checkpoint.save(EMState(iteration + 1, X, previous, denoiser.state_dict(),
+            checkpoint.save(EMState(iteration + 1, tables, previous, denoiser.state_dict(),
                                     generator.get_state(), history))
     if checkpoint is not None:
         checkpoint.clear()

@@ -84,6 +84,11 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         What completes the table each M-step trains on: the E-step's posterior mean (the
         paper's) or one conditional draw (stochastic EM, the fast preset's). Trained on means,
         the model overstates how predictable the missing cells are, and so do its imputations.
+    m_step_draws : int
+        With ``m_step_fill="draw"``, each M-step trains on this many copies of the table, each
+        completed by its own draw (Monte Carlo EM; fewer copies where they would pass 2**26
+        entries). Trained on one draw, the model keeps that draw's noise, and all its
+        imputations share it, unseen by the pooled intervals.
     n_steps, resample, n_samples, sigma_min, sigma_max, rho, churn, sample_batch_size :
         E-step sampler: Heun steps, RePaint repeats per step, draws averaged per E-step,
         EDM noise schedule and stochasticity, rows per sampling batch.
@@ -141,6 +146,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         max_iter=None,
         init=None,
         m_step_fill=None,
+        m_step_draws=None,
         n_steps=None,
         resample=None,
         n_samples=None,
@@ -176,6 +182,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.init = init
         self.m_step_fill = m_step_fill
+        self.m_step_draws = m_step_draws
         self.n_steps = n_steps
         self.resample = resample
         self.n_samples = n_samples

@@ -48,6 +48,10 @@ class Settings:
     # What fills the missing cells of the table each M-step trains on: the E-step's posterior
     # mean (the paper) or one conditional draw (stochastic EM; see ``em.py``).
     m_step_fill: str = "mean"
+    # With draws: the M-step trains on this many copies of the table, each completed by its
+    # own draw (Monte Carlo EM; fewer on large tables, see ``em.m_step_copies``). One draw's
+    # noise passes into the model, and every imputation it makes shares it.
+    m_step_draws: int = 1
     # E-step: the conditional sampler.
     n_steps: int = 50
     resample: int = 20
@@ -83,7 +87,7 @@ class Settings:
             check_int(self.width, name="width", minimum=1)
         for name in ("epochs", "patience", "batch_size", "max_iter", "n_steps",
                      "resample", "n_samples", "sample_batch_size", "proper_steps",
-                     "proper_rounds"):
+                     "proper_rounds", "m_step_draws"):
             check_int(getattr(self, name), name=name, minimum=1)
         if self.max_steps is not None:
             check_int(self.max_steps, name="max_steps", minimum=1)
@@ -140,6 +144,7 @@ PRESETS: dict[str, Settings] = {
         max_iter=3,
         init="linear",
         m_step_fill="draw",
+        m_step_draws=5,
         n_steps=15,
         resample=3,
         corrector_steps=200,

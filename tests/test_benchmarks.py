@@ -185,3 +185,22 @@ def test_added_errors_are_the_rms_and_mean_distance_to_the_full_tables_estimate(
     np.testing.assert_allclose(errors.loc[("bias", "diffputer (proper)")], 0.15)
     luck = (full[0] + full[1]) / 2 - np.array(list(TRUTH.values()))
     np.testing.assert_allclose(errors.loc[("bias", "full table")], luck)
+
+
+def test_fit_noise_is_the_variance_across_seeds_less_what_the_draws_explain():
+    from benchmarks.fit_noise import M, summarise, to_markdown
+
+    # Two tables, three seeds each: pooled estimates 1, 2, 3 (variance 1) and 0, 0, 3
+    # (variance 3); the draws' variance B is 5 on every fit, so B / m is 1.
+    rows = [{"variant": "v", "table": table, "seed": seed, "term": "x1", "pooled": pooled,
+             "between": 5.0, "full": 1.0, "seconds": 2.0}
+            for table, estimates in ((0, (1.0, 2.0, 3.0)), (1, (0.0, 0.0, 3.0)))
+            for seed, pooled in enumerate(estimates)]
+    rows.append({**rows[0], "table": 2})  # a table fitted once says nothing about the noise
+    out = summarise(pd.DataFrame(rows)).loc[("v", "x1")]
+    assert out["across seeds"] == pytest.approx(2.0)
+    assert out["draws (B / m)"] == pytest.approx(5.0 / M)
+    assert out["fit noise"] == pytest.approx(2.0 - 5.0 / M)
+    assert out["error vs full table"] == pytest.approx((0 + 1 + 4 + 1 + 1 + 4 + 0) / 7)
+    assert (out["tables"], out["fits"]) == (2, 7)
+    assert "| ('v', 'x1')" in to_markdown(summarise(pd.DataFrame(rows)), "command")

@@ -8,6 +8,7 @@ import diffputer
 from diffputer import DiffPuter, MultipleImputation
 from diffputer import em
 from diffputer.em import held_out_rows
+from diffputer.settings import resolve
 
 
 def test_fit_transform_fills_every_missing_cell_and_keeps_observed_ones(mixed_df, tiny):
@@ -115,10 +116,12 @@ def test_callback_sees_every_epoch_and_iteration(mixed_df, tiny):
 
 
 def test_an_epoch_passes_over_a_small_table_until_it_has_seen_epoch_rows(mixed_df, tiny):
-    """60 rows, one batch a pass: 40 steps are 40 one-pass epochs, 4 epochs of 10 passes (600
-    rows) or 3 of 15 (900 rows, the last one cut short); every epoch's loss is recorded."""
+    """60 rows (one completed copy), one batch a pass: 40 steps are 40 one-pass epochs, 4
+    epochs of 10 passes (600 rows) or 3 of 15 (900 rows, the last one cut short); every
+    epoch's loss is recorded."""
     for epoch_rows, epochs in ((0, 40), (600, 4), (900, 3)):
-        model = DiffPuter(**{**tiny, "epoch_rows": epoch_rows, "max_iter": 1}).fit(mixed_df)
+        model = DiffPuter(**{**tiny, "epoch_rows": epoch_rows, "max_iter": 1,
+                             "m_step_draws": 1}).fit(mixed_df)
         assert len(model.history_.losses[0]) == epochs
 
 
@@ -131,12 +134,12 @@ def test_held_out_rows_are_kept_out_of_the_training():
 
 
 def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
-    """Batches of 10: 60 rows take 6 steps an epoch (40 steps: 7 epochs), the 48 left when
-    a fifth is held out take 5 (8 epochs). The history records the held-out rows' loss of
-    every epoch, and nothing when no row is held out."""
+    """Batches of 10: 60 rows (one completed copy) take 6 steps an epoch (40 steps: 7
+    epochs), the 48 left when a fifth is held out take 5 (8 epochs). The history records the
+    held-out rows' loss of every epoch, and nothing when no row is held out."""
     for fraction, epochs, held_out_epochs in ((0.0, 7, 0), (0.2, 8, 8)):
         model = DiffPuter(**{**tiny, "epoch_rows": 0, "batch_size": 10, "max_iter": 1,
-                             "validation_fraction": fraction}).fit(mixed_df)
+                             "m_step_draws": 1, "validation_fraction": fraction}).fit(mixed_df)
         assert len(model.history_.losses[0]) == epochs
         assert len(model.history_.held_out_losses[0]) == held_out_epochs
     assert all(np.isfinite(model.history_.held_out_losses[0]))
@@ -145,7 +148,8 @@ def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
 def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_them(
         mixed_df, tiny, monkeypatch):
     """With warm starts the network has learnt every row that an earlier M-step trained on:
-    a held-out row must be one that no M-step of the fit ever trains on."""
+    a held-out row must be one that no M-step of the fit ever trains on, in any of the
+    completed copies of the table that it trains on."""
     held_per_step, trained_rows = [], set()
     train, loss = em.train_denoiser, em.edm_loss
 
@@ -162,10 +166,13 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
     monkeypatch.setattr(em, "edm_loss", recording_loss)
     model = DiffPuter(**{**tiny, "max_iter": 3, "warm_start": True,
                          "validation_fraction": 0.2}).fit(mixed_df)
-    assert len(held_per_step) == 3 and len(held_per_step[0]) == held_out_rows(60, 0.2)
+    copies = resolve("fast").m_step_draws  # a small table: every copy the preset asks for
+    assert len(held_per_step) == 3 and len(held_per_step[0]) == copies * held_out_rows(60, 0.2)
     assert all(np.array_equal(held, held_per_step[0]) for held in held_per_step)
+    per_copy = held_per_step[0].reshape(copies, -1)
+    assert all(np.array_equal(rows, per_copy[0] + 60 * k) for k, rows in enumerate(per_copy))
     X, M = model.encoder_.encode(mixed_df)  # rows told apart by their observed first entry
-    held = np.isin(np.arange(60), held_per_step[0])
+    held = np.isin(np.arange(60), per_copy[0])
     held_values = set(X[held & ~M[:, 0], 0].tolist())
     assert held_values and not held_values & trained_rows
     assert set(X[~held & ~M[:, 0], 0].tolist()) <= trained_rows
@@ -258,10 +265,17 @@ def test_fast_preset_sizes_the_network_to_the_table(mixed_df, tiny):
     assert model.denoiser_.net.width == model.settings_.width
 
 
+def test_large_tables_train_on_fewer_completed_copies():
+    settings = resolve("fast", m_step_draws=5)
+    assert em.m_step_copies(settings, 1000, 20) == 5
+    assert em.m_step_copies(settings, 2_000_000, 20) == 1  # 4e7 entries a copy
+    assert em.m_step_copies(settings, 1_000_000, 20) == 3  # 2**26 // 2e7
+    assert em.m_step_copies(resolve("fast", m_step_fill="mean"), 1000, 20) == 1
+    assert em.m_step_copies(resolve("paper"), 1000, 20) == 1
+
+
 @pytest.mark.parametrize("fill", ["mean", "draw"])
 def test_m_step_trains_on_the_chosen_completion(mixed_df, tiny, fill, monkeypatch):
-    from diffputer import em
-
     tables = []
     train = em.train_denoiser
 
@@ -274,14 +288,19 @@ def test_m_step_trains_on_the_chosen_completion(mixed_df, tiny, fill, monkeypatc
     completed = model.fit_transform(mixed_df)
     assert len(tables) == tiny["max_iter"]
     _, M = model.encoder_.encode(mixed_df)
-    second = tables[1]  # completed by the first E-step
+    copies = resolve("fast").m_step_draws if fill == "draw" else 1
+    second = tables[1].reshape(copies, *M.shape)  # completed by the first E-step
     vertices = []
-    for block in em.categorical_blocks(model.encoder_):
-        one_hot = second[M[:, block.cols.start]][:, block.cols] + block.shares
-        vertices.append(np.allclose(np.sort(one_hot, axis=1), np.eye(len(block.shares))[-1],
-                                    atol=1e-6))
+    for table in second:
+        for block in em.categorical_blocks(model.encoder_):
+            one_hot = table[M[:, block.cols.start]][:, block.cols] + block.shares
+            vertices.append(np.allclose(np.sort(one_hot, axis=1),
+                                        np.eye(len(block.shares))[-1], atol=1e-6))
     # One draw completes a table with a level in every cell; an average of draws does not.
     assert all(vertices) == (fill == "draw")
+    # The copies share the observed cells, and each has its own draws of the missing ones.
+    assert all(np.array_equal(table[~M], second[0][~M]) for table in second)
+    assert all(not np.array_equal(table[M], second[0][M]) for table in second[1:])
     # Either way fit_transform answers with the posterior mean and keeps the observed cells.
     kept = mixed_df["x"].notna()
     assert (completed.loc[kept, "x"] == mixed_df.loc[kept, "x"]).all()
