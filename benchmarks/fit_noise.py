@@ -69,10 +69,11 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         across=("across", "mean"), between=("between", "mean"), tables=("fits", "size"))
     out["draws (B / m)"] = out.pop("between") / M
     out["fit noise"] = out["across"] - out["draws (B / m)"]
-    error = (raw["pooled"] - raw["full"]) ** 2
-    out["error vs full table"] = error.groupby([raw["variant"], raw["term"]], sort=False).mean()
-    out["fits"] = raw.groupby(["variant", "term"], sort=False).size()
-    out["seconds"] = raw.groupby(["variant", "term"], sort=False)["seconds"].mean()
+    per_fit = raw.assign(error=(raw["pooled"] - raw["full"]) ** 2).groupby(
+        ["variant", "term"], sort=False)
+    out["error vs full table"] = per_fit["error"].mean()
+    out["fits"] = per_fit.size()
+    out["seconds"] = per_fit["seconds"].mean()
     return out.rename(columns={"across": "across seeds"})
 
 

@@ -72,8 +72,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         Share of the rows kept out of the training (at most 4,096 rows, drawn once per fit,
         the same for every M-step); early stopping watches their loss, and the network
         keeps the weights of the epoch where it was lowest. 0 (the paper's) trains on every
-        row for the whole budget. On a small table a network trained to the end learns its rows by
-        heart, and its draws come out far narrower than their errors.
+        row for the whole budget. On a small table a network trained to the end learns its
+        rows by heart, and its draws come out far narrower than their errors.
     max_iter : int
         EM iterations.
     init : {"mean", "linear"}
