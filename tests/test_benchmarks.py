@@ -175,7 +175,8 @@ def test_added_errors_are_the_rms_and_mean_distance_to_the_full_tables_estimate(
     full = {rep: coefficients(simulate(rep, 200)[0]) for rep in (0, 1)}
     rows = [{"rep": rep, "method": method, "term": term, "estimate": value + shift}
             for rep in (0, 1)
-            for method, shift in (("mice", 0.0), ("diffputer (proper)", 0.1 * (rep + 1)))
+            for method, shift in (("full table", 0.0), ("mice", 0.0),
+                                  ("diffputer (proper)", 0.1 * (rep + 1)))
             for term, value in zip(TRUTH, full[rep])]
     errors = added_errors(pd.DataFrame(rows), n=200)
     assert list(errors.loc["rms"].index) == ["mice", "diffputer (proper)"]
@@ -185,6 +186,17 @@ def test_added_errors_are_the_rms_and_mean_distance_to_the_full_tables_estimate(
     np.testing.assert_allclose(errors.loc[("bias", "diffputer (proper)")], 0.15)
     luck = (full[0] + full[1]) / 2 - np.array(list(TRUTH.values()))
     np.testing.assert_allclose(errors.loc[("bias", "full table")], luck)
+
+
+def test_the_full_table_reference_fits_the_replication_before_its_values_were_hidden():
+    from benchmarks.validity import TRUTH, coefficients, full_table, simulate
+
+    full, amputed = simulate(3, 200)
+    rows = pd.DataFrame(full_table(amputed, 3)).set_index("term")
+    assert amputed.isna().any().any() and not full.isna().any().any()
+    assert set(rows["method"]) == {"full table"} and list(rows.index) == list(TRUTH)
+    np.testing.assert_allclose(rows["estimate"], coefficients(full), atol=1e-10)
+    assert (rows["lower"] < rows["estimate"]).all() and (rows["estimate"] < rows["upper"]).all()
 
 
 def test_fit_noise_is_the_variance_across_seeds_less_what_the_draws_explain():
