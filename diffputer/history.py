@@ -100,12 +100,13 @@ def chain_statistics(draws_values: np.ndarray, missing: np.ndarray):
 
 def pooled_statistics(parts):
     """:func:`chain_statistics` of the union of several shards of rows, from each shard's
-    (imputed cells per variable [p], means [p, chains], variances [p, chains])."""
+    (imputed cells per variable [p], means [p, chains], variances [p, chains]); inf where the
+    variance exceeds the float range, as there."""
     counts = np.stack([np.asarray(c, dtype=np.float64) for c, _, _ in parts])[:, :, None]
     means = np.stack([m for _, m, _ in parts])
     variances = np.stack([v for _, _, v in parts])
     n = counts.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mean = np.where(counts > 0, counts * means, 0.0).sum(axis=0) / n
         within = np.where(counts > 1, (counts - 1) * variances, 0.0)
         between = np.where(counts > 0, counts * (means - mean) ** 2, 0.0)

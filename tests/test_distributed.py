@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,18 @@ def test_pooled_chain_statistics_equal_those_of_all_rows():
     np.testing.assert_allclose(mean, whole_mean, rtol=1e-12)
     np.testing.assert_allclose(var, whole_var, rtol=1e-12)
     assert np.isnan(var[3]).all() and not np.isnan(mean[3]).any()
+
+
+def test_pooled_chain_statistics_of_huge_values_are_inf_without_a_warning():
+    values = 1e300 * np.random.default_rng(1).normal(size=(2, 30, 1))
+    missing = np.ones((30, 1), dtype=bool)
+    parts = [(missing[a:b].sum(axis=0), *chain_statistics(values[:, a:b], missing[a:b]))
+             for a, b in [(0, 10), (10, 30)]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, var = pooled_statistics(parts)
+    np.testing.assert_allclose(mean, chain_statistics(values, missing)[0], rtol=1e-12)
+    assert np.isposinf(var).all()
 
 
 def test_uneven_shards_take_as_many_steps_as_the_largest():
