@@ -10,8 +10,8 @@ Each replication simulates n = 1000 rows (``--n``) of a known model,
 makes 30% of x1 and 30% of g missing at random (logistic in y and x2, so complete cases are
 biased), and fits ``y ~ x1 + x2 + g`` to the full table before its values were hidden (the
 reference: the design's own coverage, free of missing data), and after: complete-case analysis, R mice (m = 5; pmm for
-x1, polyreg for the factor g, mice's defaults), diffputer (m = 5) with proper draws (default)
-and with draws from one fixed model. Per-replication rows are appended to
+x1, polyreg for the factor g, mice's defaults), diffputer (m = 5) with proper draws (default),
+with bootstrap-EM draws (``proper="bootstrap"``) and with draws from one fixed model. Per-replication rows are appended to
 ``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped, per replication and
 runner); the summary table is written to ``benchmarks/results/validity.md``, with estimates
 paired on the same tables and the error the missing values add (each estimate against the
@@ -34,7 +34,8 @@ import pandas as pd
 TRUTH = {"Intercept": 1.0, "x1": 2.0, "x2": -1.0, "g[T.b]": 0.5, "g[T.c]": -0.5}
 FORMULA = "y ~ x1 + x2 + g"
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ("full table", "complete cases", "mice", "diffputer (proper)", "diffputer (fixed model)")
+METHODS = ("full table", "complete cases", "mice", "diffputer (proper)", "diffputer (bootstrap EM)",
+           "diffputer (fixed model)")
 
 
 def simulate(seed: int, n: int = 1000, p: float = 0.3) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -113,7 +114,10 @@ def mice_pmm(amputed: pd.DataFrame, seed: int) -> list[dict]:
 def diffputer_imputations(amputed: pd.DataFrame, seed: int, m: int = 5,
                           device: str = "cpu") -> dict[str, tuple]:
     """One EM fit; {"diffputer (fixed model)": the m draws of its final E-step, "diffputer
-    (proper)": m proper draws from it}, each as (MultipleImputation, seconds taken)."""
+    (proper)": m proper draws from it (``proper="refit"``), "diffputer (bootstrap EM)": m draws
+    from EM fits to bootstrap resamples (``proper="bootstrap"``)}, each as
+    (MultipleImputation, seconds that ``diffputer.impute`` would take: the fit, then the
+    draws)."""
     from diffputer import DiffPuter
 
     started = time.perf_counter()
@@ -124,12 +128,19 @@ def diffputer_imputations(amputed: pd.DataFrame, seed: int, m: int = 5,
     started = time.perf_counter()
     proper = model._result(df, model._proper_draws(result.completed, result.draws,
                                                    result.missing), result.history)
+    proper_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    bootstrap = model._result(df, model._bootstrap_draws(*model.encoder_.encode(df), m),
+                              result.history)
     return {"diffputer (fixed model)": (fixed, fit_seconds),
-            "diffputer (proper)": (proper, fit_seconds + time.perf_counter() - started)}
+            "diffputer (proper)": (proper, fit_seconds + proper_seconds),
+            "diffputer (bootstrap EM)": (bootstrap,
+                                         fit_seconds + time.perf_counter() - started)}
 
 
 def diffputer_both(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
-    """The rows of diffputer's proper draws and of its fixed-model draws (m = 5)."""
+    """The rows of diffputer's draws (m = 5): proper ones of both schemes, and the fixed
+    model's."""
     rows = []
     for method, (imputation, seconds) in diffputer_imputations(amputed, seed,
                                                               device=device).items():
@@ -141,7 +152,8 @@ def diffputer_both(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> lis
 
 RUNNERS = {"full-table": full_table, "complete-cases": complete_cases, "mice": mice_pmm, "diffputer": diffputer_both}
 RUNNER_OF = {"full table": "full-table", "complete cases": "complete-cases", "mice": "mice",
-             "diffputer (proper)": "diffputer", "diffputer (fixed model)": "diffputer"}
+             "diffputer (proper)": "diffputer", "diffputer (bootstrap EM)": "diffputer",
+             "diffputer (fixed model)": "diffputer"}
 
 
 def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu",
@@ -167,6 +179,14 @@ def pending(raw_files: list[Path], seeds: range, runners: tuple[str, ...]) -> li
             done |= set(zip(frame["rep"], frame["method"].map(RUNNER_OF)))
     todo = [(seed, tuple(r for r in runners if (seed, r) not in done)) for seed in seeds]
     return [(seed, left) for seed, left in todo if left]
+
+
+def with_peers(raw: pd.DataFrame, peers: list[pd.DataFrame]) -> pd.DataFrame:
+    """``raw`` and, from each earlier run in ``peers``, its rows of the methods that ``raw``
+    lacks, on ``raw``'s replications."""
+    methods, reps = set(raw["method"]), set(raw["rep"])
+    extra = [p[~p["method"].isin(methods) & p["rep"].isin(reps)] for p in peers]
+    return pd.concat([raw, *extra], ignore_index=True)
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:
@@ -220,8 +240,9 @@ def added_errors(raw: pd.DataFrame, n: int = 1000) -> pd.DataFrame:
     return pd.concat({"rms": rms, "bias": bias})
 
 
-PAIRS = (("diffputer (proper)", "mice"), ("diffputer (fixed model)", "mice"),
-         ("diffputer (proper)", "diffputer (fixed model)"))
+PAIRS = (("diffputer (proper)", "mice"), ("diffputer (bootstrap EM)", "mice"),
+         ("diffputer (fixed model)", "mice"), ("diffputer (proper)", "diffputer (fixed model)"),
+         ("diffputer (bootstrap EM)", "diffputer (proper)"))
 PREVIOUS = " (previous code)"
 
 
@@ -273,6 +294,9 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu", help="device of the diffputer fits")
     parser.add_argument("--raw", type=Path, nargs="+", default=[RESULTS / "validity_raw.csv"],
                         help="raw files to read; new rows go to the first")
+    parser.add_argument("--peers", type=Path, nargs="+", default=[],
+                        help="raw files of earlier runs: their rows of the methods that the raw "
+                             "files lack (e.g. mice's, on the same tables) join the report")
     parser.add_argument("--out", type=Path, default=RESULTS / "validity.md")
     parser.add_argument("--previous", type=Path,
                         help="raw file of an earlier run of diffputer: its estimates are paired "
@@ -289,12 +313,15 @@ def main(argv=None) -> None:
                                       index=False)
             print(f"rep {rows[0]['rep']} done", flush=True)
     raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
+    raw = with_peers(raw, [pd.read_csv(path) for path in args.peers])
     raw = raw[raw["rep"] < args.reps]
     table, errors = summarise(raw), added_errors(raw, args.n)
     pairs = PAIRS
     command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
-    if args.n != 1000:
-        command += f" --n {args.n} --raw {args.raw[0]} --out {args.out}"
+    if args.n != 1000 or args.peers:
+        command += f" --n {args.n} --raw {' '.join(map(str, args.raw))} --out {args.out}"
+    if args.peers:
+        command += f" --peers {' '.join(map(str, args.peers))}"
     if args.previous:
         previous = pd.read_csv(args.previous)
         previous = previous[previous["method"].str.startswith("diffputer")]

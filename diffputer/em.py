@@ -313,6 +313,20 @@ def calibrated_blocks(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
                       settings.category_draws, generator, bootstrap) for block in blocks]
 
 
+def step_on_rows(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: TableEncoder,
+                 settings: Settings, generator: torch.Generator, group: Group = LOCAL, *,
+                 n_samples: int, keep: int) -> tuple[np.ndarray, "EStep"]:
+    """A fitted model's E-step on the incomplete rows of a table, as on new data: its
+    categories calibrated on the table's rows completed by one draw (:func:`calibration_table`).
+    Returns (the incomplete rows' indices, the step)."""
+    X_cal, M_cal = calibration_table(denoiser, X, M, encoder, settings, generator)
+    categories = calibrated_blocks(denoiser, X_cal, M_cal, encoder, settings, generator, group)
+    rows = np.flatnonzero(M.any(axis=1))
+    step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
+                  n_samples=n_samples, keep=keep, categories=categories)
+    return rows, step
+
+
 def calibration_table(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
                       encoder: TableEncoder, settings: Settings,
                       generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -449,6 +463,36 @@ def proper_draws(
             for table, weights in zip(tables, centred)]
 
 
+def bootstrap_em_draws(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, settings: Settings,
+                       *, m: int, seed: int, device: torch.device,
+                       group: Group = LOCAL) -> list[np.ndarray]:
+    """m draws of X's missing cells (``M``; X encoded, those cells at their start values), draw
+    l from an EM fit of its own to a bootstrap resample of X's rows: bootstrap EM, as Amelia II
+    makes its imputations (Honaker and King 2010).
+
+    Draws of one fitted model share that model's error, which the pooled variance does not
+    see; m independent fits scatter it across the draws, where the between-imputation
+    variance counts it, and the pooled estimate averages it. The fits hold no rows out (a
+    resample repeats rows, so held-out ones would be trained on too), and each draws X's rows
+    with its categories calibrated on them (:func:`step_on_rows`). Cost: m EM fits. Over a
+    process ``group``, each rank resamples its own rows (a bootstrap stratified by shard) and
+    each fit is data-parallel.
+    """
+    fit_settings = replace(settings, validation_fraction=0.0)
+    # Per fit: the seeds of its EM, of its resample and of its draw.
+    seeds = np.random.SeedSequence(seed).generate_state(3 * m, np.uint64) >> np.uint64(1)
+    draws = []
+    for fit_seed, resample_seed, draw_seed in seeds.reshape(m, 3).tolist():
+        boot = np.random.default_rng(group.rank_seed(resample_seed)).integers(0, len(X), len(X))
+        fit = run_em(X[boot], M[boot], encoder, fit_settings, seed=fit_seed, device=device,
+                     last_samples=1, group=group)
+        generator = make_generator(group.rank_seed(draw_seed), device)
+        rows, step = step_on_rows(fit.denoiser, X, M, encoder, settings, generator, group,
+                                  n_samples=1, keep=1)
+        draws.append(with_rows(X, rows, step.draws[0]))
+    return draws
+
+
 class Refit(NamedTuple):
     """A model refitted to a bootstrap resample: its weights (one vector), and the rows of the
     table that the resample drew (with repeats)."""
@@ -522,7 +566,7 @@ def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: Tabl
 
 def needs_posterior_mean(settings: Settings, m: int) -> bool:
     """Whether m proper draws fine-tune on the posterior mean (else on single draws)."""
-    return settings.proper and m > 1 and settings.m_step_fill == "mean"
+    return settings.proper == "refit" and m > 1 and settings.m_step_fill == "mean"
 
 
 def m_step_tables(mean_table: np.ndarray, draw_tables: list[np.ndarray], m: int,

@@ -14,8 +14,8 @@ from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
 from .checkpoint import Checkpointer, fingerprint
 from .distributed import Group, current_group, local_device
-from .em import (calibrated_blocks, calibration_table, e_step, m_step_tables, make_generator,
-                 needs_posterior_mean, proper_draws, run_em, with_rows)
+from .em import (bootstrap_em_draws, m_step_tables, make_generator, needs_posterior_mean,
+                 proper_draws, run_em, step_on_rows, with_rows)
 from .encoding import TableEncoder, summarise
 from .history import History
 from .result import MultipleImputation
@@ -103,16 +103,20 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         768 network evaluations), calibrated on the rows where the level is observed; the
         injection sampler alone makes categories depend too little on the row. 0 turns it
         off (the paper preset).
-    proper, proper_steps, proper_rounds, proper_lr :
-        Multiple imputation with parameter uncertainty: with ``proper`` (the default), each
-        of m > 1 draws comes from the model refitted to a bootstrap resample of a table
-        completed as the last M-step's was (by one draw each, or by the posterior mean):
-        ``proper_rounds`` rounds of fine-tuning for ``proper_steps`` at learning rate
-        ``proper_lr`` (a tenth of ``lr``), the resample's missing cells filled anew between
-        rounds, the m refitted weight vectors then recentred on the fitted ones (their
-        spread is the bootstrap's, not their common drift), each one's categories calibrated
-        on the original rows with Bayesian-bootstrap weights; without it, the m draws share
-        the final model.
+    proper : {"refit", "bootstrap", False}
+        How m > 1 imputations carry parameter uncertainty (True means "refit"). ``"refit"``
+        (the default): each draw comes from the fitted model refitted to a bootstrap resample
+        of a table completed as the last M-step's was (by one draw each, or by the posterior
+        mean), in ``proper_rounds`` rounds of fine-tuning for ``proper_steps`` at learning
+        rate ``proper_lr`` (a tenth of ``lr``), the resample's missing cells filled anew
+        between rounds, the m refitted weight vectors then recentred on the fitted ones
+        (their spread is the bootstrap's, not their common drift), each one's categories
+        calibrated on the original rows with Bayesian-bootstrap weights. ``"bootstrap"``:
+        each draw comes from an EM fit of its own to a bootstrap resample of the rows
+        (bootstrap EM, holding no rows out): m more fits, but the fitted model's own error
+        is no longer shared by every draw. False: the m draws share the final model.
+    proper_steps, proper_rounds, proper_lr :
+        The fine-tunes of ``proper="refit"``, above.
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int or None
         Seed; the same seed on the same device gives the same output (and, with
@@ -284,14 +288,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     def _draws(self, X_enc, M, n_samples: int, keep: int, stream: int):
         group = self._group()
         generator = make_generator(group.rank_seed(_seed(self.random_state, stream)), self.device_)
-        rows = np.flatnonzero(M.any(axis=1))
-        X_cal, M_cal = calibration_table(self.denoiser_, X_enc, M, self.encoder_, self.settings_,
-                                         generator)
-        categories = calibrated_blocks(self.denoiser_, X_cal, M_cal, self.encoder_,
-                                       self.settings_, generator, group)
-        step = e_step(self.denoiser_, X_enc[rows], M[rows], self.encoder_, self.settings_,
-                      generator, n_samples=n_samples, keep=keep, categories=categories)
-        return rows, step
+        return step_on_rows(self.denoiser_, X_enc, M, self.encoder_, self.settings_, generator,
+                            group, n_samples=n_samples, keep=keep)
 
     def transform(self, X):
         """Impute X with the fitted model (no refit): the mean of ``n_samples`` draws."""
@@ -301,25 +299,30 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         return self._output(self.encoder_.decode(X_enc, df), was_array)
 
     def impute(self, X, m: int = 5) -> MultipleImputation:
-        """m conditional draws of X's missing cells from the fitted model (no refit of EM).
+        """m conditional draws of X's missing cells (no refit of EM on X, but with
+        ``proper="bootstrap"``).
 
         Without ``proper``, or with m = 1, these are m draws from the fitted model. With
-        ``proper`` (default), draw l then comes from the model fine-tuned on a bootstrap
+        ``proper="refit"`` (default), draw l then comes from the model fine-tuned on a bootstrap
         resample of X completed by draw l (or, with ``m_step_fill="mean"``, by the posterior
-        mean of ``n_samples`` draws).
+        mean of ``n_samples`` draws); with ``proper="bootstrap"``, from an EM fit of its own
+        to a bootstrap resample of X.
         """
         m = check_int(m, name="m", minimum=1)
         df, _, X_enc, M = self._prepare(X)
+        if self._is_proper(m, "bootstrap"):
+            return self._result(df, self._bootstrap_draws(X_enc, M, m), self.history_)
         needs_mean = needs_posterior_mean(self.settings_, m)
         n_draws = max(m, self.settings_.n_samples) if needs_mean else m
         rows, step = self._draws(X_enc, M, n_draws, m, _SEED_IMPUTE)
         draws = [with_rows(X_enc, rows, d) for d in step.draws]
-        if self._is_proper(m):
+        if self._is_proper(m, "refit"):
             draws = self._proper_draws(with_rows(X_enc, rows, step.mean), draws, M)
         return self._result(df, draws, self.history_)
 
-    def _is_proper(self, m: int) -> bool:
-        return self.settings_.proper and m > 1
+    def _is_proper(self, m: int, scheme: str) -> bool:
+        """Whether m draws are proper ones of this ``scheme`` ("refit" or "bootstrap")."""
+        return self.settings_.proper == scheme and m > 1
 
     def _proper_draws(self, mean_table, draw_tables, M):
         """One proper draw per draw table; they fine-tune on tables like the M-step's."""
@@ -329,6 +332,12 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         tables = m_step_tables(mean_table, draw_tables, len(draw_tables), self.settings_)
         return proper_draws(self.denoiser_, tables, M, self.encoder_, self.settings_, generator,
                             group)
+
+    def _bootstrap_draws(self, X_enc, M, m: int):
+        """m draws of X_enc's missing cells, each from an EM fit to a bootstrap resample."""
+        return bootstrap_em_draws(X_enc, M, self.encoder_, self.settings_, m=m,
+                                  seed=_seed(self.random_state, _SEED_PROPER),
+                                  device=self.device_, group=self._group())
 
     def _result(self, df, draws, history: History) -> MultipleImputation:
         """Wrap encoded completed tables [n, D] into a MultipleImputation of ``df``."""
@@ -360,8 +369,9 @@ def impute(data, m: int = 5, checkpoint_dir=None, **options) -> MultipleImputati
 
     ``options`` are ``DiffPuter``'s parameters; ``checkpoint_dir``: see ``DiffPuter.fit``.
     Each of the m imputations is one conditional draw: from the final model fine-tuned on a
-    bootstrap resample of a table completed as the last M-step's was (``proper=True``,
-    default), or from the final model (``proper=False``).
+    bootstrap resample of a table completed as the last M-step's was (``proper="refit"``,
+    default), from an EM fit of its own to a bootstrap resample of the rows
+    (``proper="bootstrap"``), or from the final model (``proper=False``).
     """
     m = check_int(m, name="m", minimum=1)
     unknown = sorted(set(options) - set(DiffPuter._get_param_names()))
@@ -369,8 +379,12 @@ def impute(data, m: int = 5, checkpoint_dir=None, **options) -> MultipleImputati
         raise TypeError(f"Unknown option(s) {unknown}; DiffPuter's parameters are "
                         f"{DiffPuter._get_param_names()}.")
     model = DiffPuter(**options)
+    if model._settings().proper == "bootstrap" and m > 1:  # the m fits replace the last draws
+        df, _, result = model._fit(data, mean=False, checkpoint_dir=checkpoint_dir)
+        draws = model._bootstrap_draws(*model.encoder_.encode(df), m)
+        return model._result(df, draws, result.history)
     df, _, result = model._fit(data, keep=m, mean=False, checkpoint_dir=checkpoint_dir)
     draws = result.draws
-    if model._is_proper(m):
+    if model._is_proper(m, "refit"):
         draws = model._proper_draws(result.completed, draws, result.missing)
     return model._result(df, draws, result.history)

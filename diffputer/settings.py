@@ -13,6 +13,8 @@ from ._validation import check_choice, check_fraction, check_int, check_positive
 from .initial import INITS
 
 M_STEP_FILLS = ("mean", "draw")
+# Schemes of proper multiple imputation (``proper``; True means "refit"), see ``estimator.py``.
+PROPER_SCHEMES = ("refit", "bootstrap")
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,14 @@ class Settings:
     # at most 768 network evaluations per cell); see ``categorical.py``.
     category_draws: int = 0
     sample_batch_size: int = 8192
-    # Multiple imputation: with ``proper``, each of m > 1 draws comes from the model refitted
-    # to a bootstrap resample of a table completed as the last M-step's was, in
+    # Multiple imputation: with ``proper="refit"``, each of m > 1 draws comes from the model
+    # refitted to a bootstrap resample of a table completed as the last M-step's was, in
     # ``proper_rounds`` rounds of ``proper_steps`` fine-tuning, the resample's missing cells
     # filled anew between rounds, the m weight vectors recentred on the fitted ones, their
     # categories calibrated on the original rows, Bayesian-bootstrap weighted (see
-    # ``em.proper_draws``).
-    proper: bool = True
+    # ``em.proper_draws``). With ``"bootstrap"``, each comes from an EM fit of its own to a
+    # bootstrap resample of the rows (``em.bootstrap_em_draws``); False: the fitted model's.
+    proper: bool | str = "refit"
     proper_steps: int = 2000
     proper_rounds: int = 1
     # Learning rate of those fine-tunes: a tenth of ``lr``. Adam's first steps move every
@@ -106,10 +109,12 @@ class Settings:
                 f"sigma_min must be below sigma_max; got {self.sigma_min} and {self.sigma_max}."
             )
         check_choice(self.warm_start, name="warm_start", choices={True, False})
-        check_choice(self.proper, name="proper", choices={True, False})
         check_choice(self.init, name="init", choices=INITS)
         check_choice(self.m_step_fill, name="m_step_fill", choices=M_STEP_FILLS)
-        return self
+        if not (isinstance(self.proper, bool) or self.proper in PROPER_SCHEMES):
+            raise ValueError(f"proper must be True, False or one of {list(PROPER_SCHEMES)}; "
+                             f"got proper={self.proper!r}.")
+        return replace(self, proper="refit") if self.proper is True else self
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -44,13 +44,16 @@ def run(rank: int, size: int, store: str, whole: pd.DataFrame, options: dict, ou
         np.testing.assert_array_equal(rows, X_all)
         np.testing.assert_array_equal(missing, M_all)
 
-        # Proper draws and the fitted model's transform run over the group too.
+        # Proper draws of both schemes and the fitted model's impute run over the group too.
         results = [impute(shard, m=2, distributed=True, **options) for _ in range(2)]
         gathered = [gather_imputations(result, group) for result in results]
         model = DiffPuter(distributed=True, **options).fit(shard)
         transformed = gather_imputations(model.impute(shard, m=2), group)
+        # Bootstrap EM: each fit data-parallel, each rank resampling its own shard.
+        bootstrap = gather_imputations(impute(shard, m=2, distributed=True, proper="bootstrap",
+                                              **options), group)
         if rank == 0:
-            for i, result in enumerate([*gathered, transformed]):
+            for i, result in enumerate([*gathered, transformed, bootstrap]):
                 pd.to_pickle(result.complete("all"), os.path.join(out, f"{i}.pkl"))
     finally:
         dist.destroy_process_group()

@@ -216,3 +216,17 @@ def test_fit_noise_is_the_variance_across_seeds_less_what_the_draws_explain():
     assert out["error vs full table"] == pytest.approx((0 + 1 + 4 + 1 + 1 + 4 + 0) / 7)
     assert (out["tables"], out["fits"]) == (2, 7)
     assert "| ('v', 'x1')" in to_markdown(summarise(pd.DataFrame(rows)), "command")
+
+
+def test_validity_reports_an_earlier_runs_peers_on_this_runs_tables_only():
+    from benchmarks.validity import with_peers
+
+    def rows(method, reps):
+        return pd.DataFrame({"rep": reps, "method": method, "estimate": 1.0})
+
+    raw = rows("diffputer (proper)", [0, 1])
+    earlier = pd.concat([rows("mice", [0, 1, 2]), rows("diffputer (proper)", [0, 1, 2])])
+    merged = with_peers(raw, [earlier])
+    assert sorted(zip(merged["method"], merged["rep"])) == [
+        ("diffputer (proper)", 0), ("diffputer (proper)", 1), ("mice", 0), ("mice", 1)]
+    assert len(with_peers(raw, [])) == 2

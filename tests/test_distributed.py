@@ -97,12 +97,14 @@ def test_two_gloo_processes_fit_one_model_over_their_shards(mixed_df, tiny, tmp_
     same seed repeats them."""
     whole = mixed_df.reset_index(drop=True)
     mp.spawn(ranks.run, args=(2, str(tmp_path / "store"), whole, tiny, str(tmp_path)), nprocs=2)
-    first, again, transformed = (pd.read_pickle(tmp_path / f"{i}.pkl") for i in range(3))
+    first, again, transformed, bootstrap = (pd.read_pickle(tmp_path / f"{i}.pkl")
+                                            for i in range(4))
     for a, b in zip(first, again):
         pd.testing.assert_frame_equal(a, b)
-    for completed in (*first, *transformed):
+    for completed in (*first, *transformed, *bootstrap):
         assert_valid_completion(whole, completed)
     assert not first[0].equals(first[1])
+    assert not bootstrap[0].equals(bootstrap[1]) and not bootstrap[0].equals(first[0])
 
 
 def _cli(*args, launcher=()):

@@ -344,9 +344,10 @@ def test_each_proper_round_after_the_first_fills_the_resample_anew(mixed_df, tin
     model = DiffPuter(**options).fit(mixed_df)
     e_step_sizes.clear()
     imp = model.impute(mixed_df, m=2)
-    # one draw to complete the rows the categories are calibrated on, then per proper draw
-    # two refills of its resample (before rounds 2 and 3)
-    assert e_step_sizes == [1] + [refill_draws] * 4
+    # one draw to complete the rows the categories are calibrated on, the fitted model's m = 2
+    # draws (n_samples = 2 of them with fill "mean"), then per proper draw two refills of its
+    # resample (before rounds 2 and 3)
+    assert e_step_sizes == [1, 2] + [refill_draws] * 4
     one_round = DiffPuter(**{**options, "proper_rounds": 1}).fit(mixed_df).impute(mixed_df, m=2)
     missing = mixed_df["x"].isna()
     assert not np.allclose(imp.complete(1)["x"][missing], one_round.complete(1)["x"][missing])
@@ -387,6 +388,58 @@ def test_proper_draws_come_from_refitted_models_centred_on_the_fitted_one(mixed_
     torch.testing.assert_close(torch.stack(proper).mean(dim=0), fitted, rtol=0, atol=1e-6)
 
 
+def test_bootstrap_draws_come_from_em_fits_to_resamples_of_the_rows(mixed_df, tiny, monkeypatch):
+    model = DiffPuter(**tiny, proper="bootstrap").fit(mixed_df)
+    weights = {k: v.clone() for k, v in model.denoiser_.state_dict().items()}
+    fits, run_em = [], em.run_em
+
+    def recording_run_em(X, M, encoder, settings, **kwargs):
+        result = run_em(X, M, encoder, settings, **kwargs)
+        fitted = torch.nn.utils.parameters_to_vector(result.denoiser.parameters()).detach()
+        fits.append((X.copy(), settings, fitted))
+        return result
+
+    monkeypatch.setattr(em, "run_em", recording_run_em)
+    first = model.impute(mixed_df, m=3)
+    X_enc, _ = model.encoder_.encode(mixed_df)
+    rows = {row.tobytes() for row in X_enc}
+    assert len(fits) == 3
+    for X_boot, settings, _ in fits:
+        assert settings.validation_fraction == 0.0
+        assert len(X_boot) == len(X_enc) and {row.tobytes() for row in X_boot} <= rows
+        assert len(np.unique(X_boot, axis=0)) < len(X_enc)  # drawn with replacement
+    assert not np.array_equal(fits[0][0], fits[1][0])
+    assert not fits[0][2].equal(fits[1][2])
+    for k, v in model.denoiser_.state_dict().items():
+        assert v.equal(weights[k])
+    missing = mixed_df["x"].isna()
+    draws = [first.complete(i)["x"] for i in (1, 2, 3)]
+    assert not np.allclose(draws[0][missing], draws[1][missing])
+    for draw in draws:
+        pd.testing.assert_series_equal(draw[~missing], mixed_df["x"][~missing])
+    again = model.impute(mixed_df, m=3)
+    pd.testing.assert_frame_equal(first.complete("long"), again.complete("long"))
+
+
+def test_one_call_bootstrap_imputation_fits_once_more_per_draw(mixed_df, tiny, monkeypatch):
+    calls, run_em = [], em.run_em
+    monkeypatch.setattr(em, "run_em", lambda *a, **k: calls.append(1) or run_em(*a, **k))
+    imp = diffputer.impute(mixed_df, m=2, proper="bootstrap", **tiny)
+    assert len(calls) == 2 and imp.m == 2
+    assert not imp.complete(1).isna().any().any()
+
+
+@pytest.mark.parametrize("value, scheme", [(True, "refit"), ("refit", "refit"),
+                                           ("bootstrap", "bootstrap"), (False, False)])
+def test_proper_names_its_scheme(value, scheme):
+    assert resolve("fast", proper=value).proper == scheme
+
+
+def test_unknown_proper_scheme_is_refused_by_name():
+    with pytest.raises(ValueError, match="proper must be True, False or one of"):
+        resolve("fast", proper="bootstrapped")
+
+
 def test_proper_draws_calibrate_their_categories_on_the_original_rows(mixed_df, tiny,
                                                                       monkeypatch):
     from diffputer import em
@@ -415,18 +468,18 @@ def test_new_rows_are_completed_before_their_categories_are_calibrated(mixed_df,
     cells of new rows with a draw, not with the encoder's fill (the observed mean)."""
     from dataclasses import replace
 
-    from diffputer import estimator
+    from diffputer import em
     from diffputer.em import calibration_table, make_generator
     from diffputer.encoding import NUMERIC
 
     model = DiffPuter(**{**tiny, "category_draws": 4}).fit(mixed_df)
-    seen, calibrated_blocks = [], estimator.calibrated_blocks
+    seen, calibrated_blocks = [], em.calibrated_blocks
 
     def recording(denoiser, X, M, *args, **kwargs):
         seen.append((X.copy(), M.copy()))
         return calibrated_blocks(denoiser, X, M, *args, **kwargs)
 
-    monkeypatch.setattr(estimator, "calibrated_blocks", recording)
+    monkeypatch.setattr(em, "calibrated_blocks", recording)
     model.transform(mixed_df)
     filled, missing = model.encoder_.encode(mixed_df)
     (X, M), = seen

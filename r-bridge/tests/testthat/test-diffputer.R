@@ -76,6 +76,15 @@ test_that("the same seed gives the same imputations", {
   expect_identical(first, second)
 })
 
+test_that("proper = \"bootstrap\" passes through: a mids of draws from their own fits", {
+  refit <- tiny_impute(nhanes2, m = 2, seed = 11)
+  boot <- tiny_impute(nhanes2, m = 2, seed = 11, proper = "bootstrap")
+  expect_true(is.mids(boot))
+  expect_false(isTRUE(all.equal(boot$imp$chl, refit$imp$chl)))
+  expect_equal(complete(boot, 1)[!is.na(nhanes2$chl), "chl"], nhanes2$chl[!is.na(nhanes2$chl)])
+  expect_error(tiny_impute(nhanes2, proper = "bootstrapped"), "proper must be")
+})
+
 test_that("where chooses the cells to impute, as in mice", {
   where <- is.na(nhanes2)
   where[1, "chl"] <- FALSE            # missing: left missing
