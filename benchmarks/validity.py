@@ -260,14 +260,14 @@ def paired_differences(raw: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None = None,
-                errors: pd.DataFrame | None = None) -> str:
+                errors: pd.DataFrame | None = None, raw_name: str = "validity_raw.csv") -> str:
     reps = int(table["reps"].min())
     mc_se = np.sqrt(0.95 * 0.05 / reps)
     lines = [
         "# Validity of multiple imputation", "",
         f"{reps} replications (Monte Carlo SE of a 95% coverage: {mc_se:.3f}). "
         "Model, missingness and methods: see the docstring of `benchmarks/validity.py`.",
-        "Regenerate (resumes from `validity_raw.csv`; delete it to start over):", "",
+        f"Regenerate (resumes from `{raw_name}`; delete it to start over):", "",
         f"    {command}", "", table.round(4).to_markdown(), "",
     ]
     if paired is not None and len(paired):
@@ -281,6 +281,22 @@ def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None =
                   errors.loc["rms"].round(4).to_markdown(), "",
                   errors.loc["bias"].round(4).to_markdown(), ""]
     return "\n".join(lines)
+
+
+def rerun_command(args: argparse.Namespace) -> str:
+    """The command line that reruns (or resumes) this run: its options that are not defaults."""
+    parts = [f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"]
+    if args.n != 1000:
+        parts.append(f"--n {args.n}")
+    if args.runners != list(RUNNERS):
+        parts.append("--runners " + " ".join(args.runners))
+    if args.raw != [RESULTS / "validity_raw.csv"] or args.out != RESULTS / "validity.md":
+        parts.append(f"--raw {' '.join(map(str, args.raw))} --out {args.out}")
+    if args.peers:
+        parts.append("--peers " + " ".join(map(str, args.peers)))
+    if args.previous:
+        parts.append(f"--previous {args.previous}")
+    return " ".join(parts)
 
 
 def main(argv=None) -> None:
@@ -317,18 +333,13 @@ def main(argv=None) -> None:
     raw = raw[raw["rep"] < args.reps]
     table, errors = summarise(raw), added_errors(raw, args.n)
     pairs = PAIRS
-    command = f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"
-    if args.n != 1000 or args.peers:
-        command += f" --n {args.n} --raw {' '.join(map(str, args.raw))} --out {args.out}"
-    if args.peers:
-        command += f" --peers {' '.join(map(str, args.peers))}"
+    command = rerun_command(args)
     if args.previous:
         previous = pd.read_csv(args.previous)
         previous = previous[previous["method"].str.startswith("diffputer")]
         raw = pd.concat([raw, previous.assign(method=previous["method"] + PREVIOUS)])
         pairs += tuple((m, m + PREVIOUS) for m in METHODS if m.startswith("diffputer"))
-        command += f" --previous {args.previous}"
-    text = to_markdown(table, command, paired_differences(raw, pairs), errors)
+    text = to_markdown(table, command, paired_differences(raw, pairs), errors, args.raw[0].name)
     args.out.write_text(text)
     print(text)
 

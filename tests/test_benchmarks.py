@@ -1,5 +1,7 @@
 """The benchmark's table <-> matrix codings for the scikit-learn peers, and its scoring."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -230,3 +232,20 @@ def test_validity_reports_an_earlier_runs_peers_on_this_runs_tables_only():
     assert sorted(zip(merged["method"], merged["rep"])) == [
         ("diffputer (proper)", 0), ("diffputer (proper)", 1), ("mice", 0), ("mice", 1)]
     assert len(with_peers(raw, [])) == 2
+
+
+def test_validity_report_names_the_options_that_resume_its_run():
+    import argparse
+
+    from benchmarks.validity import RESULTS, RUNNERS, rerun_command
+
+    defaults = dict(reps=200, workers=2, n=1000, runners=list(RUNNERS), peers=[],
+                    previous=None, raw=[RESULTS / "validity_raw.csv"],
+                    out=RESULTS / "validity.md")
+    assert rerun_command(argparse.Namespace(**defaults)) == (
+        "python -m benchmarks.validity --reps 200 --workers 2")
+    partial = argparse.Namespace(**{**defaults, "runners": ["diffputer"], "raw": [Path("r.csv")],
+                                    "out": Path("v.md"), "peers": [Path("p.csv")]})
+    assert rerun_command(partial) == (
+        "python -m benchmarks.validity --reps 200 --workers 2 --runners diffputer "
+        "--raw r.csv --out v.md --peers p.csv")
