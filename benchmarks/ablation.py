@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict] = {
     "max_iter=5": {"max_iter": 5},
     "warm_start=False": {"warm_start": False},
     "ema_halflife=0": {"ema_halflife": 0},
+    "validation_fraction=0": {"validation_fraction": 0.0},
     "m_step_fill=mean": {"m_step_fill": "mean"},
     "init=mean": {"init": "mean"},
 }

@@ -73,8 +73,15 @@ def training_noise(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.T
 def denoising_loss(denoiser, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
                    sigma_data: float = SIGMA_DATA) -> torch.Tensor:
     """The weighted squared error of denoising ``x + noise``, averaged over rows and entries."""
+    return row_losses(denoiser, x, sigma, noise, sigma_data).mean()
+
+
+def row_losses(denoiser, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
+               sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+    """The weighted squared error of denoising each row of ``x + noise``, averaged over its
+    entries."""
     denoised = denoiser(x + noise, sigma)
-    return (loss_weight(sigma, sigma_data) * (denoised - x) ** 2).mean()
+    return (loss_weight(sigma, sigma_data) * (denoised - x) ** 2).mean(dim=1)
 
 
 def edm_loss(denoiser, x: torch.Tensor, generator: torch.Generator,

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ._malloc import keep_freed_memory
-from .diffusion import Preconditioned, denoising_loss, edm_loss, karras_sigmas, training_noise
+from .diffusion import Preconditioned, edm_loss, karras_sigmas, row_losses, training_noise
 from .categorical import (CALIBRATION_ROWS, GROUP_CALIBRATION_ROWS, CategoryBlock, calibrate,
                           resample_categories)
 from .checkpoint import Checkpointer, EMState
@@ -145,12 +145,19 @@ class HeldOut:
         self.sigma, self.noise = training_noise(self.x, generator)
 
     @torch.no_grad()
-    def loss(self, denoiser: Preconditioned) -> tuple[float, int]:
-        """(summed loss, count) of the noisy copies, or (0, 0) when no row is held out."""
+    def loss(self, denoiser: Preconditioned) -> np.ndarray:
+        """[summed loss, summed squared loss, count] of the noisy copies (zeros when no row is
+        held out), to sum over ranks before :func:`mean_and_error`."""
         if not len(self.x):
-            return 0.0, 0
-        loss = denoising_loss(denoiser, self.x, self.sigma, self.noise, denoiser.sigma_data)
-        return float(loss) * len(self.x), len(self.x)
+            return np.zeros(3)
+        losses = row_losses(denoiser, self.x, self.sigma, self.noise, denoiser.sigma_data)
+        return np.array([float(losses.sum()), float((losses ** 2).sum()), len(self.x)])
+
+
+def mean_and_error(summed: float, squares: float, count: float) -> tuple[float, float]:
+    """The mean of ``count`` losses from their sum and sum of squares, and its standard error."""
+    mean = summed / count
+    return mean, float(np.sqrt(max(squares / count - mean ** 2, 0.0) / count))
 
 
 class WeightAverage:
@@ -201,9 +208,13 @@ def train_denoiser(
 
     The rows ``held_out`` (indices into X, see :func:`held_out_indices`) are kept out of the
     training: their loss (:class:`HeldOut`) decides early stopping, and the denoiser ends
-    with the weights of the epoch where it was lowest. The learning rate follows the
-    training loss. ``on_epoch(loss, held_out_loss)`` runs after every epoch
-    (``held_out_loss`` None when no row is held out). With
+    with the weights of the last epoch whose held-out loss was within one standard error of
+    the lowest so far. Where the loss is flat within its noise, that is the last epoch, not
+    one the noise happened to favour; where it rises (a small table learnt by heart), an
+    early one. The learning rate follows the training loss.
+    ``on_epoch(loss, held_out_loss, kept)`` runs after every epoch (``held_out_loss`` None
+    when no row is held out; ``kept`` whether the denoiser now ends with this epoch's
+    weights). With
     ``settings.ema_halflife``, the weights scored and kept are the moving average of
     :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
     buffers (:func:`record_moments`).
@@ -254,19 +265,19 @@ def train_denoiser(
             raise DivergenceError(f"the training loss became {epoch_loss} at epoch {len(losses) + 1}")
         losses.append(epoch_loss)
         scheduler.step(epoch_loss)
-        held_out_loss = None
+        held_out_loss, error = None, 0.0
         if validating:
-            summed, count = group.sum(np.array(scored.loss(kept)))
-            held_out_loss = float(summed / count)
-        if on_epoch is not None:
-            on_epoch(epoch_loss, held_out_loss)
+            held_out_loss, error = mean_and_error(*group.sum(scored.loss(kept)))
         watched = epoch_loss if held_out_loss is None else held_out_loss
         if watched < best:
             best, stale = watched, 0
-            if validating:
-                best_weights = copy.deepcopy(kept.state_dict())
         else:
             stale += 1
+        keeping = validating and held_out_loss <= best + error
+        if keeping:
+            best_weights = copy.deepcopy(kept.state_dict())
+        if on_epoch is not None:
+            on_epoch(epoch_loss, held_out_loss, keeping)
         if stale >= settings.patience or (settings.max_steps and steps >= settings.max_steps):
             break
     if best_weights is not None:
@@ -734,10 +745,12 @@ def run_em(
     scale = z_scale(encoder)
     draws: list[np.ndarray] = []
 
-    def on_epoch(loss, held_out_loss):
+    def on_epoch(loss, held_out_loss, kept):
         history.losses[-1].append(loss)
         if held_out_loss is not None:
             history.held_out_losses[-1].append(held_out_loss)
+        if kept:
+            history.kept_epochs[-1] = len(history.losses[-1])
         if progress is not None:
             progress.epoch(loss)
         if callback is not None:
@@ -753,6 +766,7 @@ def run_em(
             denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
         history.losses.append([])
         history.held_out_losses.append([])
+        history.kept_epochs.append(0)
         try:
             train_denoiser(denoiser, torch.as_tensor(tables.reshape(-1, d), device=device),
                            settings, generator, on_epoch, group, held_out)

@@ -2,7 +2,8 @@
 
 ``losses`` holds each M-step's training loss per epoch, and ``held_out_losses`` the loss of the
 rows it kept out of training (empty lists when ``validation_fraction`` is 0); the M-step ends
-with the weights of the epoch where the held-out loss was lowest.
+with the weights of the last epoch whose held-out loss was within one standard error of the
+lowest before it (``kept_epochs``, see ``em.train_denoiser``).
 
 ``chain_mean`` and ``chain_var`` follow mice's ``chainMean`` / ``chainVar`` layout:
 arrays [variables, iterations, chains] holding the mean and variance of the imputed cells of
@@ -22,6 +23,7 @@ class History:
     variables: list
     losses: list[list[float]] = field(default_factory=list)
     held_out_losses: list[list[float]] = field(default_factory=list)
+    kept_epochs: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     change: list[float] = field(default_factory=list)
     chain_means: list[np.ndarray] = field(default_factory=list)
@@ -33,10 +35,11 @@ class History:
         return len(self.seconds)
 
     def kept_epoch(self, iteration: int = -1) -> int:
-        """The 1-based epoch whose weights M-step ``iteration`` kept (so far, while it runs):
-        the one of lowest held-out loss, or the last one when no row was held out."""
-        held_out = self.held_out_losses[iteration]
-        return int(np.argmin(held_out)) + 1 if held_out else len(self.losses[iteration])
+        """The 1-based epoch whose weights M-step ``iteration`` kept (so far, while it runs),
+        the last one when no row was held out."""
+        if self.held_out_losses[iteration]:
+            return self.kept_epochs[iteration]
+        return len(self.losses[iteration])
 
     @property
     def chain_mean(self) -> np.ndarray:
@@ -63,6 +66,7 @@ class History:
             "variables": [str(v) for v in self.variables],
             "losses": self.losses,
             "held_out_losses": self.held_out_losses,
+            "kept_epochs": self.kept_epochs,
             "seconds": self.seconds,
             "change": self.change,
             "chain_mean": self.chain_mean.tolist(),
@@ -71,9 +75,11 @@ class History:
 
     @classmethod
     def from_dict(cls, data: dict, variables: list) -> "History":
+        held_out = data.get("held_out_losses", [[] for _ in data["losses"]])
+        # Saved before kept_epochs were recorded: those M-steps kept their lowest held-out loss.
+        kept = data.get("kept_epochs", [int(np.argmin(h)) + 1 if h else 0 for h in held_out])
         history = cls(variables=variables, losses=data["losses"], seconds=data["seconds"],
-                      change=data["change"],
-                      held_out_losses=data.get("held_out_losses", [[] for _ in data["losses"]]))
+                      change=data["change"], held_out_losses=held_out, kept_epochs=kept)
         for key, target in (("chain_mean", history.chain_means), ("chain_var", history.chain_vars)):
             stacked = np.asarray(data[key], dtype=float)
             if stacked.ndim == 3:  # [variables, iterations, chains]; fewer dims when empty

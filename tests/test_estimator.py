@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,6 +145,37 @@ def test_an_m_step_trains_on_the_rows_it_does_not_hold_out(mixed_df, tiny):
         assert len(model.history_.losses[0]) == epochs
         assert len(model.history_.held_out_losses[0]) == held_out_epochs
     assert all(np.isfinite(model.history_.held_out_losses[0]))
+
+
+def test_an_m_step_keeps_the_last_weights_within_a_standard_error_of_its_lowest_held_out_loss(
+        mixed_df, tiny, monkeypatch):
+    """Scripted held-out losses (mean, standard error) of 8 epochs: the kept epoch is the
+    last one within one error of the lowest so far (the 8th, not the lowest, the 7th), the
+    history says so, and the fitted denoiser has that epoch's weights."""
+    scripted = iter([(1.0, .05), (0.8, .05), (0.84, .05), (0.9, .05), (0.86, .1), (0.95, .05),
+                     (0.7, .01), (0.705, .01)])
+    scored = []
+
+    def recording_loss(self, denoiser):
+        scored.append(copy.deepcopy(denoiser.state_dict()))
+        return np.zeros(3)
+
+    monkeypatch.setattr(em.HeldOut, "loss", recording_loss)
+    monkeypatch.setattr(em, "mean_and_error", lambda *sums: next(scripted))
+    model = DiffPuter(**{**tiny, "epoch_rows": 0, "batch_size": 10, "max_iter": 1,
+                         "m_step_draws": 1, "validation_fraction": 0.2}).fit(mixed_df)
+    assert model.history_.held_out_losses[0] == [1.0, 0.8, 0.84, 0.9, 0.86, 0.95, 0.7, 0.705]
+    assert model.history_.kept_epochs == [8] and model.history_.kept_epoch() == 8
+    fitted = model.denoiser_.state_dict()
+    assert all(torch.equal(fitted[k], scored[7][k]) for k in fitted)
+    assert not all(torch.equal(fitted[k], scored[6][k]) for k in fitted)
+
+
+def test_held_out_loss_is_the_mean_of_its_noisy_copies_with_its_standard_error():
+    losses = np.array([0.5, 1.5, 1.0, 3.0])
+    mean, error = em.mean_and_error(losses.sum(), (losses ** 2).sum(), len(losses))
+    assert mean == pytest.approx(1.5)
+    assert error == pytest.approx(losses.std() / 2)
 
 
 def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_them(
