@@ -9,10 +9,12 @@ Each replication simulates n = 1000 rows (``--n``) of a known model,
 
 makes 30% of x1 and 30% of g missing at random (logistic in y and x2, so complete cases are
 biased), and fits ``y ~ x1 + x2 + g`` to the full table before its values were hidden (the
-reference: the design's own coverage, free of missing data), and after: complete-case analysis, R mice (m = 5; pmm for
-x1, polyreg for the factor g, mice's defaults), diffputer (m = 5) with proper draws (default),
-with bootstrap-EM draws (``proper="bootstrap"``) and with draws from one fixed model. Per-replication rows are appended to
-``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped, per replication and
+reference: the design's own coverage, free of missing data), and after: complete-case
+analysis, R mice (m = 5; pmm for x1, polyreg for the factor g, mice's defaults), diffputer
+(m = 5) with proper draws (default) and with draws from one fixed model (runner
+``diffputer``), and with bootstrap-EM draws (``proper="bootstrap"``, runner
+``diffputer-bootstrap``: m more EM fits, three times the cost of the rest). Per-replication
+rows are appended to ``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped, per replication and
 runner); the summary table is written to ``benchmarks/results/validity.md``, with estimates
 paired on the same tables and the error the missing values add (each estimate against the
 full table's before its values were hidden, which the simulation regenerates). ``--runners`` and
@@ -111,49 +113,65 @@ def mice_pmm(amputed: pd.DataFrame, seed: int) -> list[dict]:
                  time.perf_counter() - started)
 
 
-def diffputer_imputations(amputed: pd.DataFrame, seed: int, m: int = 5,
-                          device: str = "cpu") -> dict[str, tuple]:
-    """One EM fit; {"diffputer (fixed model)": the m draws of its final E-step, "diffputer
-    (proper)": m proper draws from it (``proper="refit"``), "diffputer (bootstrap EM)": m draws
-    from EM fits to bootstrap resamples (``proper="bootstrap"``)}, each as
-    (MultipleImputation, seconds that ``diffputer.impute`` would take: the fit, then the
-    draws)."""
+SCHEMES = ("refit", "bootstrap")
+
+
+def diffputer_imputations(amputed: pd.DataFrame, seed: int, m: int = 5, device: str = "cpu",
+                          schemes: tuple[str, ...] = SCHEMES) -> dict[str, tuple]:
+    """One EM fit and the m draws of each scheme in ``schemes``, as {method: (MultipleImputation,
+    seconds that ``diffputer.impute`` would take: the fit, then the draws)}: with "refit",
+    "diffputer (fixed model)" (the m draws of the fit's final E-step) and "diffputer (proper)"
+    (m proper draws from it, ``proper="refit"``); with "bootstrap", "diffputer (bootstrap EM)"
+    (m draws from EM fits to bootstrap resamples, ``proper="bootstrap"``)."""
     from diffputer import DiffPuter
 
     started = time.perf_counter()
     model = DiffPuter(random_state=seed, progress=False, device=device)
     df, _, result = model._fit(amputed, keep=m)
     fit_seconds = time.perf_counter() - started
-    fixed = model._result(df, result.draws, result.history)
-    started = time.perf_counter()
-    proper = model._result(df, model._proper_draws(result.completed, result.draws,
-                                                   result.missing), result.history)
-    proper_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    bootstrap = model._result(df, model._bootstrap_draws(*model.encoder_.encode(df), m),
-                              result.history)
-    return {"diffputer (fixed model)": (fixed, fit_seconds),
-            "diffputer (proper)": (proper, fit_seconds + proper_seconds),
-            "diffputer (bootstrap EM)": (bootstrap,
-                                         fit_seconds + time.perf_counter() - started)}
+    out = {}
+    if "refit" in schemes:
+        out["diffputer (fixed model)"] = (model._result(df, result.draws, result.history),
+                                          fit_seconds)
+        started = time.perf_counter()
+        proper = model._proper_draws(result.completed, result.draws, result.missing)
+        out["diffputer (proper)"] = (model._result(df, proper, result.history),
+                                     fit_seconds + time.perf_counter() - started)
+    if "bootstrap" in schemes:
+        started = time.perf_counter()
+        bootstrap = model._bootstrap_draws(*model.encoder_.encode(df), m)
+        out["diffputer (bootstrap EM)"] = (model._result(df, bootstrap, result.history),
+                                           fit_seconds + time.perf_counter() - started)
+    return out
 
 
-def diffputer_both(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
-    """The rows of diffputer's draws (m = 5): proper ones of both schemes, and the fixed
-    model's."""
+def diffputer_rows(amputed: pd.DataFrame, seed: int, device: str = "cpu",
+                   schemes: tuple[str, ...] = SCHEMES) -> list[dict]:
+    """The rows of diffputer's draws (m = 5) of each scheme in ``schemes``."""
     rows = []
-    for method, (imputation, seconds) in diffputer_imputations(amputed, seed,
-                                                              device=device).items():
+    for method, (imputation, seconds) in diffputer_imputations(
+            amputed, seed, device=device, schemes=schemes).items():
         pooled = imputation.fit(FORMULA)
         ci = pooled.conf_int()
         rows += _rows(method, seed, pooled.params, ci.iloc[:, 0], ci.iloc[:, 1], seconds)
     return rows
 
 
-RUNNERS = {"full-table": full_table, "complete-cases": complete_cases, "mice": mice_pmm, "diffputer": diffputer_both}
+def diffputer_refit(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
+    """The fixed model's draws and the proper ones (the default scheme)."""
+    return diffputer_rows(amputed, seed, device, ("refit",))
+
+
+def diffputer_bootstrap(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
+    """Bootstrap EM's draws (m EM fits besides the one that ``impute`` makes)."""
+    return diffputer_rows(amputed, seed, device, ("bootstrap",))
+
+
+RUNNERS = {"full-table": full_table, "complete-cases": complete_cases, "mice": mice_pmm,
+           "diffputer": diffputer_refit, "diffputer-bootstrap": diffputer_bootstrap}
 RUNNER_OF = {"full table": "full-table", "complete cases": "complete-cases", "mice": "mice",
-             "diffputer (proper)": "diffputer", "diffputer (bootstrap EM)": "diffputer",
-             "diffputer (fixed model)": "diffputer"}
+             "diffputer (proper)": "diffputer", "diffputer (fixed model)": "diffputer",
+             "diffputer (bootstrap EM)": "diffputer-bootstrap"}
 
 
 def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu",
@@ -165,7 +183,7 @@ def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu",
     _, amputed = simulate(seed, n)
     rows = []
     for runner in runners:
-        extra = {"device": device} if runner == "diffputer" else {}
+        extra = {"device": device} if runner.startswith("diffputer") else {}
         rows += RUNNERS[runner](amputed, seed, **extra)
     return rows
 
