@@ -60,6 +60,13 @@ def check_fraction(value, *, name: str, below: float) -> float:
     return float(value)
 
 
+def check_bool(value, *, name: str) -> bool:
+    """True or False (numpy's too); 1 and 0 are refused, as in ``check_int`` bools are."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {name}={value!r}.")
+    return bool(value)
+
+
 def check_choice(value, *, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}; got {name}={value!r}.")

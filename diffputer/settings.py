@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from ._validation import check_choice, check_fraction, check_int, check_positive_float
+from ._validation import (check_bool, check_choice, check_fraction, check_int,
+                          check_positive_float)
 from .initial import INITS
 
 M_STEP_FILLS = ("mean", "draw")
@@ -108,13 +109,13 @@ class Settings:
             raise ValueError(
                 f"sigma_min must be below sigma_max; got {self.sigma_min} and {self.sigma_max}."
             )
-        check_choice(self.warm_start, name="warm_start", choices={True, False})
         check_choice(self.init, name="init", choices=INITS)
         check_choice(self.m_step_fill, name="m_step_fill", choices=M_STEP_FILLS)
         if not (isinstance(self.proper, bool) or self.proper in PROPER_SCHEMES):
             raise ValueError(f"proper must be True, False or one of {list(PROPER_SCHEMES)}; "
                              f"got proper={self.proper!r}.")
-        return replace(self, proper="refit") if self.proper is True else self
+        return replace(self, warm_start=check_bool(self.warm_start, name="warm_start"),
+                       proper="refit" if self.proper is True else self.proper)
 
     def to_dict(self) -> dict:
         return asdict(self)

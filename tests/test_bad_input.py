@@ -106,6 +106,7 @@ def test_non_tables_are_refused_with_their_type(tiny, garbage):
     ("ema_halflife", -5, "ema_halflife must be an integer >= 0"),
     ("validation_fraction", 0.5, r"validation_fraction must be a number in \[0, 0.5\)"),
     ("validation_fraction", "0.1", "validation_fraction must be a number"),
+    ("warm_start", 1, "warm_start must be True or False; got warm_start=1"),
 ])
 def test_bad_arguments_are_named(df, tiny, name, value, message):
     tiny[name] = value
