@@ -69,11 +69,13 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         scores: the last weights of a constant-rate Adam wander about the optimum, and each
         fit would impute with its own bias.
     validation_fraction : float in [0, 0.5)
-        Share of the rows kept out of the training (at most 4,096 rows, drawn once per fit,
-        the same for every M-step); early stopping watches their loss, and the network
-        keeps the weights of the epoch where it was lowest. 0 (the paper's) trains on every
-        row for the whole budget. On a small table a network trained to the end learns its
-        rows by heart, and its draws come out far narrower than their errors.
+        Share of the rows kept out of the training (at most 4,096 rows, drawn once per fit);
+        early stopping watches their loss, and the M-step keeps the weights of the last epoch
+        whose loss is within one standard error of the lowest. Once an M-step keeps its last
+        epoch (no sign of rows learnt by heart), the later ones train on every row. 0 (the
+        paper's) trains on every row for the whole budget. On a small table a network trained
+        to the end learns its rows by heart, and its draws come out far narrower than their
+        errors.
     max_iter : int
         EM iterations.
     init : {"mean", "linear"}

@@ -34,8 +34,9 @@ class Settings:
     # batch, whose ups and downs read as a plateau and cut the training short.
     epoch_rows: int = 0
     # Share of the rows kept out of the training, at most 4,096 of them, the same rows for
-    # every M-step of a fit (0: none, the paper). Their loss then drives early stopping, and
-    # the weights of the epoch where it was lowest are kept: a network fitted to a small table
+    # every M-step of a fit until one keeps its last epoch; the later M-steps train on every
+    # row (0: none, the paper). Their loss drives early stopping, and the weights of the last
+    # epoch within one standard error of the lowest are kept: a network fitted to a small table
     # learns its rows by heart, and its draws come out far narrower than their errors.
     validation_fraction: float = 0.0
     lr: float = 1e-4

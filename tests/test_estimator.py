@@ -1,4 +1,5 @@
 import copy
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import diffputer
 from diffputer import DiffPuter, MultipleImputation
 from diffputer import em
 from diffputer.em import held_out_rows
+from diffputer.history import History
 from diffputer.settings import resolve
 
 
@@ -197,6 +199,7 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
 
     monkeypatch.setattr(em, "train_denoiser", recording_train)
     monkeypatch.setattr(em, "edm_loss", recording_loss)
+    monkeypatch.setattr(em, "holds_rows_out", lambda history: True)
     model = DiffPuter(**{**tiny, "max_iter": 3, "warm_start": True,
                          "validation_fraction": 0.2}).fit(mixed_df)
     copies = resolve("fast").m_step_draws  # a small table: every copy the preset asks for
@@ -209,6 +212,43 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
     held_values = set(X[held & ~M[:, 0], 0].tolist())
     assert held_values and not held_values & trained_rows
     assert set(X[~held & ~M[:, 0], 0].tolist()) <= trained_rows
+
+
+def test_m_steps_hold_rows_out_until_one_keeps_its_last_epoch():
+    history = History(variables=["x"])
+    assert em.holds_rows_out(history)
+    history.losses, history.held_out_losses, history.kept_epochs = [[3, 2, 1]], [[9, 8, 9]], [2]
+    assert em.holds_rows_out(history)  # an early epoch kept: rows learnt by heart
+    history.losses.append([2, 1])
+    history.held_out_losses.append([8, 7])
+    history.kept_epochs.append(2)
+    assert not em.holds_rows_out(history)
+
+
+@pytest.mark.parametrize("falling, held_out_steps", [(True, 1), (False, 3)])
+def test_a_fit_trains_on_every_row_after_an_m_step_that_kept_its_last_epoch(
+        mixed_df, tiny, monkeypatch, falling, held_out_steps):
+    """Held-out losses that fall at every epoch: the first M-step keeps its last epoch, and
+    the next two train on every row; losses that rise: every M-step holds the rows out."""
+    held_per_step, train, epochs = [], em.train_denoiser, itertools.count(1)
+
+    def recording_train(denoiser, X, settings, generator, on_epoch=None, group=em.LOCAL,
+                        held_out=None):
+        held_per_step.append(held_out)
+        return train(denoiser, X, settings, generator, on_epoch, group, held_out)
+
+    def scripted(*sums):
+        epoch = next(epochs)
+        return (1 / epoch if falling else float(epoch)), 0.0
+
+    monkeypatch.setattr(em, "train_denoiser", recording_train)
+    monkeypatch.setattr(em, "mean_and_error", scripted)
+    model = DiffPuter(**{**tiny, "max_iter": 3, "validation_fraction": 0.2, "epoch_rows": 0,
+                         "batch_size": 10, "m_step_draws": 1}).fit(mixed_df)  # 8 epochs
+    assert sum(held is not None for held in held_per_step) == held_out_steps
+    assert all(held is not None for held in held_per_step[:held_out_steps])
+    assert [bool(scores) for scores in model.history_.held_out_losses] == [
+        k < held_out_steps for k in range(3)]
 
 
 def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
