@@ -14,12 +14,13 @@ analysis, R mice (m = 5; pmm for x1, polyreg for the factor g, mice's defaults),
 (m = 5) with proper draws (default) and with draws from one fixed model (runner
 ``diffputer``), and with bootstrap-EM draws (``proper="bootstrap"``, runner
 ``diffputer-bootstrap``: m more EM fits, three times the cost of the rest). Per-replication
-rows are appended to ``benchmarks/results/validity_raw.csv`` (a rerun resumes where it stopped, per replication and
-runner); the summary table is written to ``benchmarks/results/validity.md``, with estimates
-paired on the same tables and the error the missing values add (each estimate against the
-full table's before its values were hidden, which the simulation regenerates). ``--runners`` and
-``--seeds`` split the work across machines: each writes its own raw file, and concatenating the
-files gives the same table as one run.
+rows are appended to ``benchmarks/results/validity_raw.csv`` (a rerun resumes where it
+stopped, per replication and runner); the summary table is written to
+``benchmarks/results/validity.md``, with estimates paired on the same tables and the error the
+missing values add (each estimate against the full table's before its values were hidden,
+which the simulation regenerates). ``--runners`` and ``--seeds`` split the work across
+machines: each writes its own raw file, and concatenating the files gives the same table as
+one run.
 """
 
 from __future__ import annotations

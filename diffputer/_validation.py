@@ -61,7 +61,7 @@ def check_fraction(value, *, name: str, below: float) -> float:
 
 
 def check_bool(value, *, name: str) -> bool:
-    """True or False (numpy's too); 1 and 0 are refused, as in ``check_int`` bools are."""
+    """True or False (numpy's bools too); 0 and 1 are refused, as ``check_int`` refuses bools."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {name}={value!r}.")
     return bool(value)
