@@ -29,6 +29,7 @@ import argparse
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,18 +159,11 @@ def diffputer_rows(amputed: pd.DataFrame, seed: int, device: str = "cpu",
     return rows
 
 
-def diffputer_refit(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
-    """The fixed model's draws and the proper ones (the default scheme)."""
-    return diffputer_rows(amputed, seed, device, ("refit",))
-
-
-def diffputer_bootstrap(amputed: pd.DataFrame, seed: int, device: str = "cpu") -> list[dict]:
-    """Bootstrap EM's draws (m EM fits besides the one that ``impute`` makes)."""
-    return diffputer_rows(amputed, seed, device, ("bootstrap",))
-
-
+# "diffputer": the fixed model's draws and the proper ones (the default scheme);
+# "diffputer-bootstrap": bootstrap EM's (m EM fits besides the one that ``impute`` makes).
 RUNNERS = {"full-table": full_table, "complete-cases": complete_cases, "mice": mice_pmm,
-           "diffputer": diffputer_refit, "diffputer-bootstrap": diffputer_bootstrap}
+           "diffputer": partial(diffputer_rows, schemes=("refit",)),
+           "diffputer-bootstrap": partial(diffputer_rows, schemes=("bootstrap",))}
 RUNNER_OF = {"full table": "full-table", "complete cases": "complete-cases", "mice": "mice",
              "diffputer (proper)": "diffputer", "diffputer (fixed model)": "diffputer",
              "diffputer (bootstrap EM)": "diffputer-bootstrap"}
