@@ -106,6 +106,29 @@ def passes_per_epoch(rows_per_pass: int, epoch_rows: int) -> int:
     return max(1, -(-epoch_rows // rows_per_pass))
 
 
+class EpochPlan(NamedTuple):
+    """How an M-step trains on its rows: ``batch_size`` rows per step (per rank), ``passes``
+    over the rows and ``steps`` optimiser steps per epoch, at most ``epochs`` epochs."""
+    batch_size: int
+    passes: int
+    steps: int
+    epochs: int
+
+
+def epoch_plan(n: int, settings: Settings, group: Group = LOCAL) -> EpochPlan:
+    """The :class:`EpochPlan` of an M-step training on this rank's ``n`` rows: every rank
+    takes as many steps per epoch as the one with the most rows, and ``max_steps`` caps the
+    epochs."""
+    batch_size = max(1, min(settings.batch_size // group.size, group.max(n)))
+    per_pass = group.max(-(-n // batch_size))
+    passes = passes_per_epoch(per_pass * batch_size * group.size, settings.epoch_rows)
+    steps = passes * per_pass
+    epochs = settings.epochs
+    if settings.max_steps is not None:
+        epochs = min(epochs, -(-settings.max_steps // steps))
+    return EpochPlan(batch_size, passes, steps, epochs)
+
+
 def held_out_rows(n: int, fraction: float) -> int:
     """How many of n rows an M-step keeps out of its training: ``fraction`` of them, rounded
     down, at most MAX_HELD_OUT, and none when that leaves less than 8 rows to train on."""
@@ -252,16 +275,13 @@ def train_denoiser(
         optimizer, factor=LR_DECAY, patience=LR_PATIENCE
     )
     n = X.shape[0]
-    batch_size = max(1, min(settings.batch_size // group.size, group.max(n)))
-    per_pass = group.max(-(-n // batch_size))
-    passes = passes_per_epoch(per_pass * batch_size * group.size, settings.epoch_rows)
-    per_epoch = passes * per_pass
+    plan = epoch_plan(n, settings, group)
     losses, steps, best, stale, best_weights = [], 0, float("inf"), 0, None
-    for _ in range(settings.epochs):
+    for _ in range(plan.epochs):
         order = torch.cat([torch.randperm(n, generator=generator, device=X.device)
-                           for _ in range(passes)])
+                           for _ in range(plan.passes)])
         total, batches = 0.0, 0
-        for batch in batch_indices(order, batch_size, per_epoch):
+        for batch in batch_indices(order, plan.batch_size, plan.steps):
             loss = edm_loss(model, X[batch], generator, denoiser.sigma_data)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -715,8 +735,8 @@ def run_em(
     The last E-step averages ``last_samples`` draws (default ``max(n_samples, keep)``) and
     keeps the first ``keep``; fewer than ``n_samples`` when only the draws are wanted.
 
-    ``progress`` is an object with ``iteration(k)``, ``epoch(loss)`` and ``close()`` (a tqdm
-    wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
+    ``progress`` is an object with ``iteration(k, epochs)`` (``epochs``: the most that M-step
+    can run), ``epoch(loss)`` and ``close()`` (a tqdm wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
     With a ``checkpoint``, the loop resumes from its saved state and saves it after every
     iteration but the last (see ``checkpoint.py``). Over a process ``group``, X and M hold
     this rank's rows, and so does the result (see ``distributed.py``).
@@ -772,11 +792,13 @@ def run_em(
     imputed_cells = M[rows][:, encoder.offsets[:-1]].sum(axis=0)
     for iteration in range(first, n_iter):
         started = time.perf_counter()
-        if progress is not None:
-            progress.iteration(iteration)
         if denoiser is None or not settings.warm_start:
             denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
         withheld = held_out if holds_rows_out(history) else None
+        trained_rows = copies * n - (0 if withheld is None else len(withheld))
+        epochs = epoch_plan(trained_rows, settings, group).epochs
+        if progress is not None:
+            progress.iteration(iteration, epochs)
         history.losses.append([])
         history.held_out_losses.append([])
         history.kept_epochs.append(0)

@@ -238,7 +238,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         incomplete = bool(group.sum(float(M.any())))
         if not incomplete:
             warnings.warn("X has no missing values; nothing to impute.", UserWarning, stacklevel=3)
-        progress = (ProgressBars.for_fit(settings, len(df), incomplete)
+        progress = (ProgressBars(settings.max_iter if incomplete else 1)
                     if self.progress and group.rank == 0 else None)
         last_samples = None if mean or needs_posterior_mean(settings, keep) else keep
         checkpoint = None

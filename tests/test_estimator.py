@@ -251,6 +251,32 @@ def test_a_fit_trains_on_every_row_after_an_m_step_that_kept_its_last_epoch(
         k < held_out_steps for k in range(3)]
 
 
+def test_progress_bars_count_the_epochs_each_m_step_runs(mixed_df, tiny, monkeypatch):
+    """48 rows trained in batches of 10 (12 held out): 5 steps an epoch, 8 epochs to reach
+    ``max_steps``; 60 rows once the held-out loss kept falling: 6 steps, 7 epochs."""
+    totals, epochs = [], itertools.count(1)
+
+    class RecordingBars:
+        def __init__(self, n_iter):
+            self.ran = []
+
+        def iteration(self, k, epochs):
+            totals.append(epochs)
+            self.ran.append(0)
+
+        def epoch(self, loss):
+            self.ran[-1] += 1
+
+        def close(self):
+            totals.append(self.ran)
+
+    monkeypatch.setattr(diffputer.estimator, "ProgressBars", RecordingBars)
+    monkeypatch.setattr(em, "mean_and_error", lambda *sums: (1 / next(epochs), 0.0))
+    DiffPuter(**{**tiny, "max_iter": 3, "validation_fraction": 0.2, "epoch_rows": 0,
+                 "batch_size": 10, "m_step_draws": 1, "progress": True}).fit(mixed_df)
+    assert totals == [8, 7, 7, [8, 7, 7]]
+
+
 def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
     """Past its first updates the average has a half-life of ``halflife`` updates; in its
     first ones it follows the weights closely (it soon forgets the initial weights)."""
