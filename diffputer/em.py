@@ -736,7 +736,8 @@ def run_em(
     keeps the first ``keep``; fewer than ``n_samples`` when only the draws are wanted.
 
     ``progress`` is an object with ``iteration(k, epochs)`` (``epochs``: the most that M-step
-    can run), ``epoch(loss)`` and ``close()`` (a tqdm wrapper) or None; ``callback(history)`` runs after every epoch and every EM iteration.
+    can run), ``epoch(loss)`` and ``close()`` (a tqdm wrapper) or None; ``callback(history)``
+    runs after every epoch and every EM iteration.
     With a ``checkpoint``, the loop resumes from its saved state and saves it after every
     iteration but the last (see ``checkpoint.py``). Over a process ``group``, X and M hold
     this rank's rows, and so does the result (see ``distributed.py``).
