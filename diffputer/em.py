@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+from functools import partial
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -236,6 +237,7 @@ def train_denoiser(
     on_epoch=None,
     group: Group = LOCAL,
     held_out: np.ndarray | None = None,
+    on_start=None,
 ) -> list[float]:
     """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses. An epoch
     passes over the rows as often as ``settings.epoch_rows`` asks (:func:`passes_per_epoch`),
@@ -247,7 +249,8 @@ def train_denoiser(
     the lowest so far. Where the loss is flat within its noise, that is the last epoch, not
     one the noise happened to favour; where it rises (a small table learnt by heart), an
     early one. The learning rate follows the training loss.
-    ``on_epoch(loss, held_out_loss, kept)`` runs after every epoch (``held_out_loss`` None
+    ``on_start(epochs)`` runs before the first epoch, with the most epochs the M-step can
+    run (:func:`epoch_plan`); ``on_epoch(loss, held_out_loss, kept)`` runs after every epoch (``held_out_loss`` None
     when no row is held out; ``kept`` whether the denoiser now ends with this epoch's
     weights). With
     ``settings.ema_halflife``, the weights scored and kept are the moving average of
@@ -276,6 +279,8 @@ def train_denoiser(
     )
     n = X.shape[0]
     plan = epoch_plan(n, settings, group)
+    if on_start is not None:
+        on_start(plan.epochs)
     losses, steps, best, stale, best_weights = [], 0, float("inf"), 0, None
     for _ in range(plan.epochs):
         order = torch.cat([torch.randperm(n, generator=generator, device=X.device)
@@ -796,16 +801,13 @@ def run_em(
         if denoiser is None or not settings.warm_start:
             denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
         withheld = held_out if holds_rows_out(history) else None
-        trained_rows = copies * n - (0 if withheld is None else len(withheld))
-        epochs = epoch_plan(trained_rows, settings, group).epochs
-        if progress is not None:
-            progress.iteration(iteration, epochs)
+        on_start = None if progress is None else partial(progress.iteration, iteration)
         history.losses.append([])
         history.held_out_losses.append([])
         history.kept_epochs.append(0)
         try:
             train_denoiser(denoiser, torch.as_tensor(tables.reshape(-1, d), device=device),
-                           settings, generator, on_epoch, group, withheld)
+                           settings, generator, on_epoch, group, withheld, on_start)
         except DivergenceError as err:
             raise DivergenceError(
                 f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."

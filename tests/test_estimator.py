@@ -189,9 +189,9 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
     train, loss = em.train_denoiser, em.edm_loss
 
     def recording_train(denoiser, X, settings, generator, on_epoch=None, group=em.LOCAL,
-                        held_out=None):
+                        held_out=None, on_start=None):
         held_per_step.append(held_out)
-        return train(denoiser, X, settings, generator, on_epoch, group, held_out)
+        return train(denoiser, X, settings, generator, on_epoch, group, held_out, on_start)
 
     def recording_loss(model, X, generator, sigma_data):
         trained_rows.update(X[:, 0].tolist())
@@ -233,9 +233,9 @@ def test_a_fit_trains_on_every_row_after_an_m_step_that_kept_its_last_epoch(
     held_per_step, train, epochs = [], em.train_denoiser, itertools.count(1)
 
     def recording_train(denoiser, X, settings, generator, on_epoch=None, group=em.LOCAL,
-                        held_out=None):
+                        held_out=None, on_start=None):
         held_per_step.append(held_out)
-        return train(denoiser, X, settings, generator, on_epoch, group, held_out)
+        return train(denoiser, X, settings, generator, on_epoch, group, held_out, on_start)
 
     def scripted(*sums):
         epoch = next(epochs)
