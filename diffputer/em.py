@@ -250,11 +250,10 @@ def train_denoiser(
     one the noise happened to favour; where it rises (a small table learnt by heart), an
     early one. The learning rate follows the training loss.
     ``on_start(epochs)`` runs before the first epoch, with the most epochs the M-step can
-    run (:func:`epoch_plan`); ``on_epoch(loss, held_out_loss, kept)`` runs after every epoch (``held_out_loss`` None
-    when no row is held out; ``kept`` whether the denoiser now ends with this epoch's
-    weights). With
-    ``settings.ema_halflife``, the weights scored and kept are the moving average of
-    :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
+    run (:func:`epoch_plan`); ``on_epoch(loss, held_out_loss, kept)`` runs after every epoch
+    (``held_out_loss`` None when no row is held out; ``kept`` whether the denoiser now ends
+    with this epoch's weights). With ``settings.ema_halflife``, the weights scored and kept
+    are the moving average of :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
     buffers (:func:`record_moments`).
 
     Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
