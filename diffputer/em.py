@@ -150,7 +150,7 @@ def holds_rows_out(history: History) -> bool:
     has kept its last epoch (its held-out loss ended within one standard error of its lowest,
     no sign of rows learnt by heart); the M-steps after it train on every row. On 1,000-row
     tables the held-out loss is flat to the end of every M-step, and the rows withheld from
-    the later ones only cost accuracy and interval coverage (README, "How it works"); a small
+    the later ones only cost accuracy and interval coverage (docs/design-notes.md); a small
     table, learnt by heart, keeps an early epoch and its rows held out (airquality: epochs 68,
     66 and 95 of 125 in the first M-step, seeds 0 to 2)."""
     return not any(scores and kept == len(losses) for scores, kept, losses

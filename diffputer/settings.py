@@ -40,8 +40,9 @@ class Settings:
     # learns its rows by heart, and its draws come out far narrower than their errors.
     validation_fraction: float = 0.0
     lr: float = 1e-4
-    # Half-life, in optimiser steps, of an exponential moving average of the weights, which
-    # the M-step then ends with (and early stopping scores); 0: the last weights (the paper).
+    # Half-life, in optimiser steps, of an exponential moving average of the weights (shorter
+    # over an M-step's first steps, see ``em.WeightAverage``), which the M-step then ends
+    # with (and early stopping scores); 0: the last weights (the paper).
     # Adam at a constant rate leaves the last weights scattered about where the loss settles,
     # and two fits of one small table then impute with different biases.
     ema_halflife: int = 0
