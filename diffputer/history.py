@@ -42,6 +42,15 @@ class History:
             return self.kept_epochs[iteration]
         return len(self.losses[iteration])
 
+    def kept_reason(self, iteration: int = -1) -> str:
+        """Why M-step ``iteration`` keeps the weights of :meth:`kept_epoch`, in words."""
+        if self.held_out_losses[iteration]:
+            return "held-out loss within one standard error of its lowest"
+        if any(self.held_out_losses[: iteration % len(self.losses)]):
+            return ("last epoch: an earlier M-step kept its last epoch, so this one trained on "
+                    "every row")
+        return "last epoch: no rows held out"
+
     @property
     def chain_mean(self) -> np.ndarray:
         return self._stack(self.chain_means)

@@ -152,6 +152,17 @@ def test_kept_epoch_is_the_recorded_one_or_else_the_last():
     assert history.kept_epoch() == 4  # the last M-step held no row out: its last epoch
 
 
+def test_kept_reason_says_why_an_m_step_kept_its_weights():
+    history = diffputer.History(variables=["x"], losses=[[3.0, 2.0], [2.0, 1.0], [1.0, 0.5]],
+                                held_out_losses=[[2.0, 1.0], [], []], kept_epochs=[2, 0, 0])
+    assert history.kept_reason(0) == "held-out loss within one standard error of its lowest"
+    assert history.kept_reason(1).startswith("last epoch: an earlier M-step kept its last")
+    assert history.kept_reason() == history.kept_reason(2)
+    paper = diffputer.History(variables=["x"], losses=[[3.0, 2.0]], held_out_losses=[[]],
+                              kept_epochs=[0])
+    assert paper.kept_reason() == "last epoch: no rows held out"
+
+
 def test_a_history_saved_before_kept_epochs_were_recorded_keeps_the_lowest_held_out_loss():
     saved = diffputer.History(variables=["x"], losses=[[3.0, 2.0, 1.0]],
                               held_out_losses=[[2.0, 1.0, 1.05]], kept_epochs=[3]).to_dict()

@@ -150,8 +150,7 @@ class ImputationExplorer:
         fig = plots.plot_convergence(history, self.convergence_variable.value)
         show_figure(self.convergence_image, fig)
         epochs, kept = len(history.losses[-1]), history.kept_epoch()
-        which = ("held-out loss within one standard error of its lowest"
-                 if history.held_out_losses[-1] else "last epoch")
+        which = history.kept_reason()
         self.convergence_status.value = (
             f"<b>EM iteration {len(history.losses)}</b>: training, epoch {epochs} "
             f"(weights to keep: epoch {kept}, {which})" if running else
