@@ -38,8 +38,8 @@ def rank_costs(rank: int, size: int, store: str, n: int, steps: int, threads: in
 
     from diffputer import missing_mask
     from diffputer.distributed import current_group, local_rows
-    from diffputer.em import (calibrated_blocks, draw, held_out_indices, make_generator,
-                              new_denoiser, start_values, train_denoiser)
+    from diffputer.em import calibrated_blocks, draw, make_generator, start_values
+    from diffputer.training import held_out_indices, new_denoiser, train_denoiser
     from diffputer.encoding import TableEncoder, summarise
     from diffputer.settings import resolve
 

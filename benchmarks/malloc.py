@@ -33,7 +33,8 @@ def measure(n_features: int, width: int, repeats: int) -> dict:
 
     from diffputer._malloc import keep_freed_memory
     from diffputer.diffusion import edm_loss
-    from diffputer.em import make_generator, new_denoiser
+    from diffputer.em import make_generator
+    from diffputer.training import new_denoiser
 
     keep_freed_memory()  # a no-op under DIFFPUTER_KEEP_FREED_MEMORY=0
     denoiser = new_denoiser(n_features, width, 0, "cpu")

@@ -8,7 +8,7 @@ refits of the proper draws as the fine-tunes leave them, their categories calibr
 resample ("refits", the proper draws before commit a99d8ca); the same five weight vectors
 recentred on the fitted ones, calibrated on their resample ("recentred, resample
 calibration", the proper draws until the calibration moved); and recentred, calibrated on the
-original rows ("recentred", what ``em.proper_draws`` draws from; since commit f6df54f that
+original rows ("recentred", what ``proper.proper_draws`` draws from; since commit f6df54f that
 calibration is drawn with Bayesian-bootstrap weights, the others are fitted). All share their
 fine-tunes, so the comparison is paired. Each model draws ``--draws`` completed tables (the
 fixed model, being one, five times as many).
@@ -50,7 +50,7 @@ def replicate(seed: int, draws: int) -> list[dict]:
     import torch
 
     from diffputer import DiffPuter
-    from diffputer import em
+    from diffputer import proper
 
     torch.set_num_threads(1)
     full, amputed = simulate(seed)
@@ -58,10 +58,10 @@ def replicate(seed: int, draws: int) -> list[dict]:
     df, _, result = model._fit(amputed, keep=M)
     settings, encoder, missing = model.settings_, model.encoder_, result.missing
     generator = torch.Generator().manual_seed(seed)
-    tables = em.m_step_tables(result.completed, result.draws, M, settings)
-    refits = em.bootstrap_refits(model.denoiser_, tables, missing, encoder, settings, generator)
+    tables = proper.m_step_tables(result.completed, result.draws, M, settings)
+    refits = proper.bootstrap_refits(model.denoiser_, tables, missing, encoder, settings, generator)
     fitted = torch.nn.utils.parameters_to_vector(model.denoiser_.parameters()).detach()
-    centred = em.recentred(fitted, [refit.weights for refit in refits])
+    centred = proper.recentred(fitted, [refit.weights for refit in refits])
     resamples = [(table[refit.rows], missing[refit.rows]) for table, refit in zip(tables, refits)]
     models = {"fixed model": [(fitted, tables[0], None)],
               "refits": [(r.weights, t, b) for r, t, b in zip(refits, tables, resamples)],
@@ -72,7 +72,7 @@ def replicate(seed: int, draws: int) -> list[dict]:
         times = draws * M if kind == "fixed model" else draws
         for index, (weights, table, calibrated_on) in enumerate(members):
             for _ in range(times):
-                encoded = em.draw_with_weights(model.denoiser_, weights, table, missing, encoder,
+                encoded = proper.draw_with_weights(model.denoiser_, weights, table, missing, encoder,
                                                settings, generator, calibrated_on=calibrated_on,
                                                bootstrap=kind == "recentred")
                 completed = model._result(df, [encoded], result.history).complete(1)

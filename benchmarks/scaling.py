@@ -51,8 +51,8 @@ def measure(n: int) -> dict:
     import torch
 
     from diffputer import missing_mask
-    from diffputer.em import (calibrated_blocks, draw, held_out_indices, make_generator,
-                              new_denoiser, start_values, train_denoiser)
+    from diffputer.em import calibrated_blocks, draw, make_generator, start_values
+    from diffputer.training import held_out_indices, new_denoiser, train_denoiser
     from diffputer.encoding import TableEncoder
     from diffputer.settings import resolve
 

@@ -13,7 +13,7 @@ from ._widgets import explore
 from .ampute import ampute, missing_mask
 from .checkpoint import CheckpointError
 from .datasets import load_airquality
-from .em import DivergenceError
+from .training import DivergenceError
 from .estimator import DiffPuter, impute
 from .history import History
 from .persistence import ModelFileError

@@ -1,4 +1,5 @@
-"""The EM driver: M-step (train the denoiser on the completed table), E-step (sample).
+"""The EM driver: M-step (train the denoiser on the completed table, ``training.py``), E-step
+(sample).
 
 DiffPuter, Algorithm 1: start from the mean-imputed table; at each iteration train a
 diffusion model on the current completed table, then replace the missing entries by the
@@ -17,17 +18,14 @@ pass into the model and into all the imputations it makes.
 
 from __future__ import annotations
 
-import copy
 import time
 from functools import partial
-from dataclasses import dataclass, replace
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ._malloc import keep_freed_memory
-from .diffusion import Preconditioned, edm_loss, karras_sigmas, row_losses, training_noise
+from .diffusion import Preconditioned, karras_sigmas
 from .categorical import (CALIBRATION_ROWS, GROUP_CALIBRATION_ROWS, CategoryBlock, calibrate,
                           resample_categories)
 from .checkpoint import Checkpointer, EMState
@@ -35,29 +33,19 @@ from .distributed import LOCAL, Group, sample_rows
 from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics, pooled_statistics
 from .initial import linear_fill
-from .network import Denoiser
 from .sampling import conditional_sample, lifted
 from .settings import Settings
+from .training import (DivergenceError, held_out_indices, module_device, new_denoiser,
+                       train_denoiser)
 
-# ReduceLROnPlateau on the epoch loss, as in the reference implementation.
-LR_DECAY, LR_PATIENCE = 0.9, 40
-GRAD_CLIP = 1.0
-MOMENT_RIDGE = 1e-4
 LIFT_ENTRIES = 2**25  # 128 MiB of float32
 # Rows of new data that a fitted model completes to calibrate its categories on: twice what
 # one column's calibration reads, so that columns with half their levels missing still fill it.
 CALIBRATION_SAMPLE = 2 * CALIBRATION_ROWS
-# Noisy copies of the held-out rows that score each epoch (see ``HeldOut``), and the most
-# rows an M-step holds out, whatever the table's size.
-VALIDATION_DRAWS, MAX_HELD_OUT = 2048, 4096
 # The most entries (float32: 256 MiB) of the completed copies that an M-step trains on.
 STACKED_ENTRIES = 2**26
 # Seeds the draw of the held-out rows apart from the start values' draws (same base seed).
 HELD_OUT_STREAM = 1
-
-
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss."""
 
 
 def make_generator(seed: int, device: torch.device) -> torch.Generator:
@@ -71,78 +59,6 @@ def with_rows(X: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray
     out = X.copy()
     out[rows] = values
     return out
-
-
-def module_device(module: torch.nn.Module) -> torch.device:
-    return next(iter(module.state_dict().values())).device
-
-
-def new_denoiser(n_features: int, width: int, seed: int, device) -> Preconditioned:
-    """A freshly initialised denoiser; initialisation depends on ``seed`` only. The first one
-    of a process keeps freed tensor memory in it (see ``_malloc.py``)."""
-    keep_freed_memory()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        net = Denoiser(n_features, width)
-    return Preconditioned(net).to(device)
-
-
-def batch_indices(order: torch.Tensor, batch_size: int, steps: int):
-    """``steps`` batches of the shuffled rows ``order``: its consecutive slices (the last may
-    be short), then, when more steps are asked (a rank with fewer rows than another), full
-    batches taken from its start again."""
-    n = len(order)
-    own = -(-n // batch_size)
-    for i in range(steps):
-        if i < own:
-            yield order[i * batch_size : (i + 1) * batch_size]
-        else:
-            start = (i - own) * batch_size
-            yield order[torch.arange(start, start + batch_size, device=order.device) % n]
-
-
-def passes_per_epoch(rows_per_pass: int, epoch_rows: int) -> int:
-    """Passes over the rows in one training epoch: enough to train on ``epoch_rows`` rows,
-    at least one."""
-    return max(1, -(-epoch_rows // rows_per_pass))
-
-
-class EpochPlan(NamedTuple):
-    """How an M-step trains on its rows: ``batch_size`` rows per step (per rank), ``passes``
-    over the rows and ``steps`` optimiser steps per epoch, at most ``epochs`` epochs."""
-    batch_size: int
-    passes: int
-    steps: int
-    epochs: int
-
-
-def epoch_plan(n: int, settings: Settings, group: Group = LOCAL) -> EpochPlan:
-    """The :class:`EpochPlan` of an M-step training on this rank's ``n`` rows: every rank
-    takes as many steps per epoch as the one with the most rows, and ``max_steps`` caps the
-    epochs."""
-    batch_size = max(1, min(settings.batch_size // group.size, group.max(n)))
-    per_pass = group.max(-(-n // batch_size))
-    passes = passes_per_epoch(per_pass * batch_size * group.size, settings.epoch_rows)
-    steps = passes * per_pass
-    epochs = settings.epochs
-    if settings.max_steps is not None:
-        epochs = min(epochs, -(-settings.max_steps // steps))
-    return EpochPlan(batch_size, passes, steps, epochs)
-
-
-def held_out_rows(n: int, fraction: float) -> int:
-    """How many of n rows an M-step keeps out of its training: ``fraction`` of them, rounded
-    down, at most MAX_HELD_OUT, and none when that leaves less than 8 rows to train on."""
-    held = min(int(n * fraction), MAX_HELD_OUT)
-    return held if n - held >= 8 else 0
-
-
-def held_out_indices(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """The rows (sorted indices) that a fit keeps out of all its M-steps, drawn once: a
-    warm-started network has learnt every row an earlier M-step trained on, and rows drawn
-    afresh would score it as if they were new to it (their loss then rises from the first
-    epoch, and the M-step keeps nearly untrained weights)."""
-    return np.sort(rng.permutation(n)[:held_out_rows(n, fraction)])
 
 
 def holds_rows_out(history: History) -> bool:
@@ -169,159 +85,6 @@ def m_step_copies(settings: Settings, n: int, d: int) -> int:
 def stacked_indices(indices: np.ndarray, n: int, copies: int) -> np.ndarray:
     """``indices`` of rows of an n-row table, in each of ``copies`` copies stacked on it."""
     return (indices[None, :] + n * np.arange(copies)[:, None]).ravel()
-
-
-class HeldOut:
-    """Rows kept out of an M-step's training, scored under noise drawn once: every epoch's
-    weights are scored on the same ``VALIDATION_DRAWS`` noisy copies, so that they compare
-    without the noise of fresh draws."""
-
-    def __init__(self, X: torch.Tensor, generator: torch.Generator):
-        self.x = X.repeat(-(-VALIDATION_DRAWS // max(len(X), 1)), 1)
-        self.sigma, self.noise = training_noise(self.x, generator)
-
-    @torch.no_grad()
-    def loss(self, denoiser: Preconditioned) -> np.ndarray:
-        """[summed loss, summed squared loss, count] of the noisy copies (zeros when no row is
-        held out), to sum over ranks before :func:`mean_and_error`."""
-        if not len(self.x):
-            return np.zeros(3)
-        losses = row_losses(denoiser, self.x, self.sigma, self.noise, denoiser.sigma_data)
-        return np.array([float(losses.sum()), float((losses ** 2).sum()), len(self.x)])
-
-
-def mean_and_error(summed: float, squares: float, count: float) -> tuple[float, float]:
-    """The mean of ``count`` losses from their sum and sum of squares, and its standard error."""
-    mean = summed / count
-    return mean, float(np.sqrt(max(squares / count - mean ** 2, 0.0) / count))
-
-
-class WeightAverage:
-    """An exponential moving average of a module's weights with a half-life of ``halflife``
-    updates, in a copy of the module (``model``). Its first updates weigh the new weights
-    more (decay at most (1 + t) / (10 + t) at update t), so that the average soon leaves the
-    starting point."""
-
-    def __init__(self, module: torch.nn.Module, halflife: int):
-        self.model = copy.deepcopy(module)
-        self.decay = 0.5 ** (1 / halflife)
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, module: torch.nn.Module) -> None:
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        averaged = list(self.model.parameters())
-        torch._foreach_lerp_(averaged, [p.detach() for p in module.parameters()], 1 - decay)
-
-
-@torch.no_grad()
-def record_moments(denoiser: Preconditioned, X: torch.Tensor, group: Group = LOCAL) -> None:
-    """Store the mean and covariance of X's rows (all ranks') in the denoiser's buffers. A
-    ridge of 1e-4 keeps the covariance invertible: a one-hot block's entries sum to a constant."""
-    X64 = X.double()
-    n = group.sum(float(X.shape[0]))
-    total = group.sum(X64.sum(dim=0).cpu().numpy())
-    products = group.sum((X64.T @ X64).cpu().numpy())
-    mean = total / n
-    cov = products / n - np.outer(mean, mean) + MOMENT_RIDGE * np.eye(len(mean))
-    denoiser.data_mean.copy_(torch.as_tensor(mean))
-    denoiser.data_cov.copy_(torch.as_tensor(cov))
-
-
-def train_denoiser(
-    denoiser: Preconditioned,
-    X: torch.Tensor,
-    settings: Settings,
-    generator: torch.Generator,
-    on_epoch=None,
-    group: Group = LOCAL,
-    held_out: np.ndarray | None = None,
-    on_start=None,
-) -> list[float]:
-    """M-step: fit the denoiser to the rows of X with the EDM loss; the epoch losses. An epoch
-    passes over the rows as often as ``settings.epoch_rows`` asks (:func:`passes_per_epoch`),
-    each time in a new order.
-
-    The rows ``held_out`` (indices into X, see :func:`held_out_indices`) are kept out of the
-    training: their loss (:class:`HeldOut`) decides early stopping, and the denoiser ends
-    with the weights of the last epoch whose held-out loss was within one standard error of
-    the lowest so far. Where the loss is flat within its noise, that is the last epoch, not
-    one the noise happened to favour; where it rises (a small table learnt by heart), an
-    early one. The learning rate follows the training loss.
-    ``on_start(epochs)`` runs before the first epoch, with the most epochs the M-step can
-    run (:func:`epoch_plan`); ``on_epoch(loss, held_out_loss, kept)`` runs after every epoch
-    (``held_out_loss`` None when no row is held out; ``kept`` whether the denoiser now ends
-    with this epoch's weights). With ``settings.ema_halflife``, the weights scored and kept
-    are the moving average of :class:`WeightAverage`, not the last ones. The rows' moments go to the denoiser's
-    buffers (:func:`record_moments`).
-
-    Over a process ``group`` (X this rank's rows), each step trains on ``batch_size / size``
-    rows of every rank, every rank takes as many steps per epoch as the one with the most
-    rows, and the epoch loss is the ranks' mean (see ``distributed.py``).
-    """
-    denoiser.train()
-    record_moments(denoiser, X, group)
-    held = torch.as_tensor([] if held_out is None else held_out, dtype=torch.long,
-                           device=X.device)
-    validating = group.sum(float(len(held))) > 0
-    if validating:
-        trained = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
-        trained[held] = False
-        X, scored = X[trained], HeldOut(X[held], generator)
-    model = group.parallel(denoiser)
-    average = WeightAverage(denoiser, settings.ema_halflife) if settings.ema_halflife else None
-    kept = denoiser if average is None else average.model
-    optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=LR_DECAY, patience=LR_PATIENCE
-    )
-    n = X.shape[0]
-    plan = epoch_plan(n, settings, group)
-    if on_start is not None:
-        on_start(plan.epochs)
-    losses, steps, best, stale, best_weights = [], 0, float("inf"), 0, None
-    for _ in range(plan.epochs):
-        order = torch.cat([torch.randperm(n, generator=generator, device=X.device)
-                           for _ in range(plan.passes)])
-        total, batches = 0.0, 0
-        for batch in batch_indices(order, plan.batch_size, plan.steps):
-            loss = edm_loss(model, X[batch], generator, denoiser.sigma_data)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(denoiser.parameters(), GRAD_CLIP)
-            optimizer.step()
-            if average is not None:
-                average.update(denoiser)
-            total, batches, steps = total + loss.item(), batches + 1, steps + 1
-            if settings.max_steps is not None and steps >= settings.max_steps:
-                break
-        epoch_loss = group.mean(total / batches)
-        if not np.isfinite(epoch_loss):
-            raise DivergenceError(f"the training loss became {epoch_loss} at epoch {len(losses) + 1}")
-        losses.append(epoch_loss)
-        scheduler.step(epoch_loss)
-        held_out_loss, error = None, 0.0
-        if validating:
-            held_out_loss, error = mean_and_error(*group.sum(scored.loss(kept)))
-        watched = epoch_loss if held_out_loss is None else held_out_loss
-        if watched < best:
-            best, stale = watched, 0
-        else:
-            stale += 1
-        keeping = validating and held_out_loss <= best + error
-        if keeping:
-            best_weights = copy.deepcopy(kept.state_dict())
-        if on_epoch is not None:
-            on_epoch(epoch_loss, held_out_loss, keeping)
-        if stale >= settings.patience or (settings.max_steps and steps >= settings.max_steps):
-            break
-    if best_weights is not None:
-        denoiser.load_state_dict(best_weights)
-    elif average is not None:
-        denoiser.load_state_dict(average.model.state_dict())
-    denoiser.eval()
-    return losses
 
 
 def categorical_blocks(encoder: TableEncoder) -> list[CategoryBlock]:
@@ -465,163 +228,6 @@ def draw(
         samples.append(sample)
         means.append(mean)
     return torch.cat(samples), torch.cat(means)
-
-
-def proper_draws(
-    denoiser: Preconditioned,
-    tables: list[np.ndarray],
-    M: np.ndarray,
-    encoder: TableEncoder,
-    settings: Settings,
-    generator: torch.Generator,
-    group: Group = LOCAL,
-) -> list[np.ndarray]:
-    """One draw per table in ``tables``, each carrying parameter uncertainty.
-
-    ``tables`` hold the data completed as the last M-step saw it (see :func:`m_step_tables`).
-    Draw l comes from the model refitted to a bootstrap resample of the rows of ``tables[l]``,
-    as EM rerun on the resample would refit it (bootstrap EM), but warm-started from the
-    fitted denoiser: ``proper_rounds`` rounds, each a fine-tune for ``proper_steps`` (at
-    ``proper_lr``) followed, but for the last, by a new fill of the resample's missing cells
-    (:func:`refill`). With one round the resample's missing cells keep the fitted model's
-    fill, and the refit moves only part of the way a bootstrap EM would: by the observed share
-    of the information.
-
-    Any fine-tune from the fitted weights also drifts the same way whatever the resample (a
-    fresh optimiser's first steps, training past the early-stopping point), and that drift
-    narrows the draws. The m refitted weight vectors are therefore recentred on the fitted
-    ones (:func:`recentred`): their spread is the bootstrap's, their mean the fitted model.
-    The missing cells of the original rows are then drawn from each recentred model, its
-    categories' calibration (:func:`calibrated_blocks`) refitted to it on the original rows,
-    weighted by Bayesian-bootstrap draws independent of the refit's resample. Fitted on each
-    refit's own resample, the calibration's error added to the refits' spread more than its
-    share (``benchmarks/recentring.py``) and widened the factor's pooled intervals to about
-    1.2 times mice's (``benchmarks/validity.py``).
-
-    The fine-tunes hold no rows out: a resample repeats rows, so held-out ones would be
-    trained on too. Like the M-step, each ends with the moving average of its weights
-    (``ema_halflife``). Over a process ``group``, each rank resamples
-    its own rows (a bootstrap stratified by shard) and the fine-tune is data-parallel.
-    """
-    refits = bootstrap_refits(denoiser, tables, M, encoder, settings, generator, group)
-    fitted = torch.nn.utils.parameters_to_vector(denoiser.parameters()).detach()
-    centred = recentred(fitted, [refit.weights for refit in refits])
-    return [draw_with_weights(denoiser, weights, table, M, encoder, settings, generator, group)
-            for table, weights in zip(tables, centred)]
-
-
-def bootstrap_em_draws(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, settings: Settings,
-                       *, m: int, seed: int, device: torch.device,
-                       group: Group = LOCAL) -> list[np.ndarray]:
-    """m draws of X's missing cells (``M``; X encoded, those cells at their start values), draw
-    l from an EM fit of its own to a bootstrap resample of X's rows: bootstrap EM, as Amelia II
-    makes its imputations (Honaker and King 2010).
-
-    Draws of one fitted model share that model's error, which the pooled variance does not
-    see; m independent fits scatter it across the draws, where the between-imputation
-    variance counts it, and the pooled estimate averages it. The fits hold no rows out (a
-    resample repeats rows, so held-out ones would be trained on too), and each draws X's rows
-    with its categories calibrated on them (:func:`step_on_rows`). Cost: m EM fits. Over a
-    process ``group``, each rank resamples its own rows (a bootstrap stratified by shard) and
-    each fit is data-parallel.
-    """
-    fit_settings = replace(settings, validation_fraction=0.0)
-    # Per fit: the seeds of its EM, of its resample and of its draw.
-    seeds = np.random.SeedSequence(seed).generate_state(3 * m, np.uint64) >> np.uint64(1)
-    draws = []
-    for fit_seed, resample_seed, draw_seed in seeds.reshape(m, 3).tolist():
-        boot = np.random.default_rng(group.rank_seed(resample_seed)).integers(0, len(X), len(X))
-        fit = run_em(X[boot], M[boot], encoder, fit_settings, seed=fit_seed, device=device,
-                     last_samples=1, group=group)
-        generator = make_generator(group.rank_seed(draw_seed), device)
-        rows, step = step_on_rows(fit.denoiser, X, M, encoder, settings, generator, group,
-                                  n_samples=1, keep=1)
-        draws.append(with_rows(X, rows, step.draws[0]))
-    return draws
-
-
-class Refit(NamedTuple):
-    """A model refitted to a bootstrap resample: its weights (one vector), and the rows of the
-    table that the resample drew (with repeats)."""
-
-    weights: torch.Tensor
-    rows: np.ndarray
-
-
-def bootstrap_refits(denoiser: Preconditioned, tables: list[np.ndarray], M: np.ndarray,
-                     encoder: TableEncoder, settings: Settings, generator: torch.Generator,
-                     group: Group = LOCAL) -> list[Refit]:
-    """Per table, the fitted denoiser refitted to a bootstrap resample of its rows, as
-    :func:`proper_draws` describes."""
-    device = module_device(denoiser)
-    tuning = replace(settings, max_steps=settings.proper_steps, patience=settings.proper_steps,
-                     lr=settings.proper_lr)
-    refits = []
-    for table in tables:
-        boot = torch.randint(0, len(table), (len(table),), generator=generator, device=device)
-        boot = boot.cpu().numpy()
-        resample, M_boot = table[boot], M[boot]
-        tuned = copy.deepcopy(denoiser)
-        for round_ in range(settings.proper_rounds):
-            if round_:
-                resample = refill(tuned, resample, M_boot, encoder, settings, generator, group)
-            train_denoiser(tuned, torch.as_tensor(resample, device=device), tuning, generator,
-                           group=group)
-        weights = torch.nn.utils.parameters_to_vector(tuned.parameters()).detach()
-        refits.append(Refit(weights, boot))
-    return refits
-
-
-def draw_with_weights(denoiser: Preconditioned, weights: torch.Tensor, table: np.ndarray,
-                      M: np.ndarray, encoder: TableEncoder, settings: Settings,
-                      generator: torch.Generator, group: Group = LOCAL,
-                      calibrated_on: tuple[np.ndarray, np.ndarray] | None = None,
-                      bootstrap: bool = True) -> np.ndarray:
-    """``table`` with its missing cells (``M``) drawn from ``denoiser`` holding ``weights``, its
-    categories calibrated on the rows ``calibrated_on`` (X, M; by default ``table``'s), the
-    calibration drawn from its Bayesian-bootstrap posterior unless not ``bootstrap``."""
-    model = copy.deepcopy(denoiser)
-    torch.nn.utils.vector_to_parameters(weights, model.parameters())
-    categories = calibrated_blocks(model, *(calibrated_on or (table, M)), encoder, settings,
-                                   generator, group, bootstrap=bootstrap)
-    rows = np.flatnonzero(M.any(axis=1))
-    device = module_device(denoiser)
-    sample, _ = draw(model, torch.as_tensor(table[rows], device=device),
-                     torch.as_tensor(M[rows], device=device), settings, generator, categories)
-    return with_rows(table, rows, encoder.project(sample.cpu().numpy()))
-
-
-def recentred(fitted: torch.Tensor, tuned: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The ``tuned`` weight vectors less their mean displacement from ``fitted``:
-    ``fitted + w_l - mean(w)``. Their spread is unchanged; their mean is ``fitted``."""
-    mean = torch.stack(tuned).mean(dim=0)
-    return [fitted + w - mean for w in tuned]
-
-
-def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: TableEncoder,
-           settings: Settings, generator: torch.Generator, group: Group = LOCAL) -> np.ndarray:
-    """X with its missing cells filled anew by ``denoiser``, as the M-step's tables are filled
-    (one draw, or the posterior mean of ``n_samples`` draws)."""
-    rows = np.flatnonzero(M.any(axis=1))
-    stochastic = settings.m_step_fill == "draw"
-    categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)
-    step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
-                  n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
-                  categories=categories)
-    return with_rows(X, rows, np.where(M[rows], m_step_values(step, settings)[0], X[rows]))
-
-
-def needs_posterior_mean(settings: Settings, m: int) -> bool:
-    """Whether m proper draws fine-tune on the posterior mean (else on single draws)."""
-    return settings.proper == "refit" and m > 1 and settings.m_step_fill == "mean"
-
-
-def m_step_tables(mean_table: np.ndarray, draw_tables: list[np.ndarray], m: int,
-                  settings: Settings) -> list[np.ndarray]:
-    """The m tables that proper draws fine-tune on: completed as the M-step's tables are."""
-    if settings.m_step_fill == "mean":
-        return [mean_table] * m
-    return list(draw_tables[:m])
 
 
 @dataclass

@@ -14,10 +14,10 @@ from ._progress import ProgressBars
 from ._validation import as_dataframe, check_int, check_min_rows
 from .checkpoint import Checkpointer, fingerprint
 from .distributed import Group, current_group, local_device
-from .em import (bootstrap_em_draws, m_step_tables, make_generator, needs_posterior_mean,
-                 proper_draws, run_em, step_on_rows, with_rows)
+from .em import make_generator, run_em, step_on_rows, with_rows
 from .encoding import TableEncoder, summarise
 from .history import History
+from .proper import bootstrap_em_draws, m_step_tables, needs_posterior_mean, proper_draws
 from .result import MultipleImputation
 from .settings import SETTING_NAMES, resolve
 

@@ -4,7 +4,7 @@
 rows it kept out of training (empty lists when ``validation_fraction`` is 0, and for the
 M-steps after one that kept its last epoch, which train on every row: ``em.holds_rows_out``);
 the M-step ends with the weights of the last epoch whose held-out loss was within one standard
-error of the lowest before it (``kept_epochs``, see ``em.train_denoiser``).
+error of the lowest before it (``kept_epochs``, see ``training.train_denoiser``).
 
 ``chain_mean`` and ``chain_var`` follow mice's ``chainMean`` / ``chainVar`` layout:
 arrays [variables, iterations, chains] holding the mean and variance of the imputed cells of

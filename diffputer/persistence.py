@@ -17,7 +17,7 @@ import torch
 
 from ._files import atomic_write, load_tensors
 from .diffusion import MOMENT_BUFFERS
-from .em import new_denoiser
+from .training import new_denoiser
 from .encoding import TableEncoder
 from .history import History
 from .settings import Settings

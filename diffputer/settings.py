@@ -41,7 +41,7 @@ class Settings:
     validation_fraction: float = 0.0
     lr: float = 1e-4
     # Half-life, in optimiser steps, of an exponential moving average of the weights (shorter
-    # over an M-step's first steps, see ``em.WeightAverage``), which the M-step then ends
+    # over an M-step's first steps, see ``training.WeightAverage``), which the M-step then ends
     # with (and early stopping scores); 0: the last weights (the paper).
     # Adam at a constant rate leaves the last weights scattered about where the loss settles,
     # and two fits of one small table then impute with different biases.
@@ -78,8 +78,8 @@ class Settings:
     # ``proper_rounds`` rounds of ``proper_steps`` fine-tuning, the resample's missing cells
     # filled anew between rounds, the m weight vectors recentred on the fitted ones, their
     # categories calibrated on the original rows, Bayesian-bootstrap weighted (see
-    # ``em.proper_draws``). With ``"bootstrap"``, each comes from an EM fit of its own to a
-    # bootstrap resample of the rows (``em.bootstrap_em_draws``); False: the fitted model's.
+    # ``proper.proper_draws``). With ``"bootstrap"``, each comes from an EM fit of its own to a
+    # bootstrap resample of the rows (``proper.bootstrap_em_draws``); False: the fitted model's.
     proper: bool | str = "refit"
     proper_steps: int = 2000
     proper_rounds: int = 1

@@ -13,7 +13,7 @@ from benchmarks.accuracy import score
 from benchmarks.scaling import synthetic
 from diffputer import MultipleImputation, impute, missing_mask
 from diffputer.distributed import row_group_owners, shard_bounds
-from diffputer.em import batch_indices
+from diffputer.training import batch_indices
 from diffputer.history import chain_statistics, pooled_statistics
 
 from . import ranks

@@ -9,8 +9,8 @@ from sklearn.base import clone
 
 import diffputer
 from diffputer import DiffPuter, MultipleImputation
-from diffputer import em
-from diffputer.em import held_out_rows
+from diffputer import em, training
+from diffputer.training import held_out_rows
 from diffputer.history import History
 from diffputer.settings import resolve
 
@@ -162,8 +162,8 @@ def test_an_m_step_keeps_the_last_weights_within_a_standard_error_of_its_lowest_
         scored.append(copy.deepcopy(denoiser.state_dict()))
         return np.zeros(3)
 
-    monkeypatch.setattr(em.HeldOut, "loss", recording_loss)
-    monkeypatch.setattr(em, "mean_and_error", lambda *sums: next(scripted))
+    monkeypatch.setattr(training.HeldOut, "loss", recording_loss)
+    monkeypatch.setattr(training, "mean_and_error", lambda *sums: next(scripted))
     model = DiffPuter(**{**tiny, "epoch_rows": 0, "batch_size": 10, "max_iter": 1,
                          "m_step_draws": 1, "validation_fraction": 0.2}).fit(mixed_df)
     assert model.history_.held_out_losses[0] == [1.0, 0.8, 0.84, 0.9, 0.86, 0.95, 0.7, 0.705]
@@ -175,7 +175,7 @@ def test_an_m_step_keeps_the_last_weights_within_a_standard_error_of_its_lowest_
 
 def test_held_out_loss_is_the_mean_of_its_noisy_copies_with_its_standard_error():
     losses = np.array([0.5, 1.5, 1.0, 3.0])
-    mean, error = em.mean_and_error(losses.sum(), (losses ** 2).sum(), len(losses))
+    mean, error = training.mean_and_error(losses.sum(), (losses ** 2).sum(), len(losses))
     assert mean == pytest.approx(1.5)
     assert error == pytest.approx(losses.std() / 2)
 
@@ -186,7 +186,7 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
     a held-out row must be one that no M-step of the fit ever trains on, in any of the
     completed copies of the table that it trains on."""
     held_per_step, trained_rows = [], set()
-    train, loss = em.train_denoiser, em.edm_loss
+    train, loss = em.train_denoiser, training.edm_loss
 
     def recording_train(denoiser, X, settings, generator, on_epoch=None, group=em.LOCAL,
                         held_out=None, on_start=None):
@@ -198,7 +198,7 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
         return loss(model, X, generator, sigma_data)
 
     monkeypatch.setattr(em, "train_denoiser", recording_train)
-    monkeypatch.setattr(em, "edm_loss", recording_loss)
+    monkeypatch.setattr(training, "edm_loss", recording_loss)
     monkeypatch.setattr(em, "holds_rows_out", lambda history: True)
     model = DiffPuter(**{**tiny, "max_iter": 3, "warm_start": True,
                          "validation_fraction": 0.2}).fit(mixed_df)
@@ -242,7 +242,7 @@ def test_a_fit_trains_on_every_row_after_an_m_step_that_kept_its_last_epoch(
         return (1 / epoch if falling else float(epoch)), 0.0
 
     monkeypatch.setattr(em, "train_denoiser", recording_train)
-    monkeypatch.setattr(em, "mean_and_error", scripted)
+    monkeypatch.setattr(training, "mean_and_error", scripted)
     model = DiffPuter(**{**tiny, "max_iter": 3, "validation_fraction": 0.2, "epoch_rows": 0,
                          "batch_size": 10, "m_step_draws": 1}).fit(mixed_df)  # 8 epochs
     assert sum(held is not None for held in held_per_step) == held_out_steps
@@ -271,7 +271,7 @@ def test_progress_bars_count_the_epochs_each_m_step_runs(mixed_df, tiny, monkeyp
             totals.append(self.ran)
 
     monkeypatch.setattr(diffputer.estimator, "ProgressBars", RecordingBars)
-    monkeypatch.setattr(em, "mean_and_error", lambda *sums: (1 / next(epochs), 0.0))
+    monkeypatch.setattr(training, "mean_and_error", lambda *sums: (1 / next(epochs), 0.0))
     DiffPuter(**{**tiny, "max_iter": 3, "validation_fraction": 0.2, "epoch_rows": 0,
                  "batch_size": 10, "m_step_draws": 1, "progress": True}).fit(mixed_df)
     assert totals == [8, 7, 7, [8, 7, 7]]
@@ -280,7 +280,7 @@ def test_progress_bars_count_the_epochs_each_m_step_runs(mixed_df, tiny, monkeyp
 def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
     """Past its first updates the average has a half-life of ``halflife`` updates; in its
     first ones it follows the weights closely (it soon forgets the initial weights)."""
-    from diffputer.em import WeightAverage
+    from diffputer.training import WeightAverage
 
     layer = torch.nn.Linear(3, 2)
     fresh, settled = WeightAverage(layer, halflife=50), WeightAverage(layer, halflife=50)
@@ -302,10 +302,9 @@ def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
 def test_an_m_step_ends_with_the_average_of_its_weights(mixed_df, tiny, monkeypatch):
     """With ema_halflife the denoiser ends with the averaged weights, which differ from the
     last ones; without it, with the last ones."""
-    from diffputer import em
 
     finals = {}
-    original = em.WeightAverage.update
+    original = training.WeightAverage.update
 
     def recording_update(self, module):
         original(self, module)
@@ -313,7 +312,7 @@ def test_an_m_step_ends_with_the_average_of_its_weights(mixed_df, tiny, monkeypa
         finals["average"] = torch.nn.utils.parameters_to_vector(
             self.model.parameters()).detach().clone()
 
-    monkeypatch.setattr(em.WeightAverage, "update", recording_update)
+    monkeypatch.setattr(training.WeightAverage, "update", recording_update)
     model = DiffPuter(**{**tiny, "max_iter": 1, "ema_halflife": 10,
                          "validation_fraction": 0.0}).fit(mixed_df)
     weights = torch.nn.utils.parameters_to_vector(model.denoiser_.parameters())
@@ -455,7 +454,7 @@ def test_each_proper_round_after_the_first_fills_the_resample_anew(mixed_df, tin
 
 
 def test_recentred_weights_keep_their_spread_around_the_fitted_ones():
-    from diffputer.em import recentred
+    from diffputer.proper import recentred
 
     gen = torch.Generator().manual_seed(0)
     fitted = torch.randn(50, generator=gen)
