@@ -88,10 +88,10 @@ def bootstrap_em_draws(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, sett
     for fit_seed, resample_seed, draw_seed in seeds.reshape(m, 3).tolist():
         boot = np.random.default_rng(group.rank_seed(resample_seed)).integers(0, len(X), len(X))
         fit = em.run_em(X[boot], M[boot], encoder, fit_settings, seed=fit_seed, device=device,
-                     last_samples=1, group=group)
+                        last_samples=1, group=group)
         generator = make_generator(group.rank_seed(draw_seed), device)
         rows, step = em.step_on_rows(fit.denoiser, X, M, encoder, settings, generator, group,
-                                  n_samples=1, keep=1)
+                                     n_samples=1, keep=1)
         draws.append(with_rows(X, rows, step.draws[0]))
     return draws
 
@@ -139,11 +139,11 @@ def draw_with_weights(denoiser: Preconditioned, weights: torch.Tensor, table: np
     model = copy.deepcopy(denoiser)
     torch.nn.utils.vector_to_parameters(weights, model.parameters())
     categories = em.calibrated_blocks(model, *(calibrated_on or (table, M)), encoder, settings,
-                                   generator, group, bootstrap=bootstrap)
+                                      generator, group, bootstrap=bootstrap)
     rows = np.flatnonzero(M.any(axis=1))
     device = module_device(denoiser)
     sample, _ = em.draw(model, torch.as_tensor(table[rows], device=device),
-                     torch.as_tensor(M[rows], device=device), settings, generator, categories)
+                        torch.as_tensor(M[rows], device=device), settings, generator, categories)
     return with_rows(table, rows, encoder.project(sample.cpu().numpy()))
 
 
@@ -162,8 +162,8 @@ def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: Tabl
     stochastic = settings.m_step_fill == "draw"
     categories = em.calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)
     step = em.e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
-                  n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
-                  categories=categories)
+                     n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
+                     categories=categories)
     return with_rows(X, rows, np.where(M[rows], em.m_step_values(step, settings)[0], X[rows]))
 
 
