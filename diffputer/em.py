@@ -1,5 +1,4 @@
-"""The EM driver: M-step (train the denoiser on the completed table, ``training.py``), E-step
-(sample).
+"""The EM driver: M-step (train the denoiser, ``training.py``), then E-step (sample).
 
 DiffPuter, Algorithm 1: start from the mean-imputed table; at each iteration train a
 diffusion model on the current completed table, then replace the missing entries by the

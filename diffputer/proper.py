@@ -17,7 +17,6 @@ import torch
 from . import em
 from .diffusion import Preconditioned
 from .distributed import LOCAL, Group
-from .em import make_generator, with_rows
 from .encoding import TableEncoder
 from .settings import Settings
 from .training import module_device, train_denoiser
@@ -89,10 +88,10 @@ def bootstrap_em_draws(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, sett
         boot = np.random.default_rng(group.rank_seed(resample_seed)).integers(0, len(X), len(X))
         fit = em.run_em(X[boot], M[boot], encoder, fit_settings, seed=fit_seed, device=device,
                         last_samples=1, group=group)
-        generator = make_generator(group.rank_seed(draw_seed), device)
+        generator = em.make_generator(group.rank_seed(draw_seed), device)
         rows, step = em.step_on_rows(fit.denoiser, X, M, encoder, settings, generator, group,
                                      n_samples=1, keep=1)
-        draws.append(with_rows(X, rows, step.draws[0]))
+        draws.append(em.with_rows(X, rows, step.draws[0]))
     return draws
 
 
@@ -144,7 +143,7 @@ def draw_with_weights(denoiser: Preconditioned, weights: torch.Tensor, table: np
     device = module_device(denoiser)
     sample, _ = em.draw(model, torch.as_tensor(table[rows], device=device),
                         torch.as_tensor(M[rows], device=device), settings, generator, categories)
-    return with_rows(table, rows, encoder.project(sample.cpu().numpy()))
+    return em.with_rows(table, rows, encoder.project(sample.cpu().numpy()))
 
 
 def recentred(fitted: torch.Tensor, tuned: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -164,7 +163,7 @@ def refill(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray, encoder: Tabl
     step = em.e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
                      n_samples=1 if stochastic else settings.n_samples, keep=int(stochastic),
                      categories=categories)
-    return with_rows(X, rows, np.where(M[rows], em.m_step_values(step, settings)[0], X[rows]))
+    return em.with_rows(X, rows, np.where(M[rows], em.m_step_values(step, settings)[0], X[rows]))
 
 
 def needs_posterior_mean(settings: Settings, m: int) -> bool:

@@ -302,7 +302,6 @@ def test_weight_average_moves_half_way_to_new_weights_in_one_halflife():
 def test_an_m_step_ends_with_the_average_of_its_weights(mixed_df, tiny, monkeypatch):
     """With ema_halflife the denoiser ends with the averaged weights, which differ from the
     last ones; without it, with the last ones."""
-
     finals = {}
     original = training.WeightAverage.update
 
