@@ -20,7 +20,7 @@ stopped, per replication and runner); the summary table is written to
 missing values add (each estimate against the full table's before its values were hidden,
 which the simulation regenerates). ``--runners`` and ``--seeds`` split the work across
 machines: each writes its own raw file, and concatenating the files gives the same table as
-one run.
+one run. The report covers the replications of ``--seeds`` (default: all ``--reps``).
 """
 
 from __future__ import annotations
@@ -299,6 +299,8 @@ def to_markdown(table: pd.DataFrame, command: str, paired: pd.DataFrame | None =
 def rerun_command(args: argparse.Namespace) -> str:
     """The command line that reruns (or resumes) this run: its options that are not defaults."""
     parts = [f"python -m benchmarks.validity --reps {args.reps} --workers {args.workers}"]
+    if args.seeds:
+        parts.append(f"--seeds {args.seeds[0]} {args.seeds[1]}")
     if args.n != 1000:
         parts.append(f"--n {args.n}")
     if args.runners != list(RUNNERS):
@@ -318,7 +320,8 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, default=1000, help="rows per replication")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs=2, metavar=("FIRST", "STOP"),
-                        help="run replications FIRST..STOP-1 only (default: 0..reps-1)")
+                        help="run and report replications FIRST..STOP-1 only "
+                             "(default: 0..reps-1)")
     parser.add_argument("--runners", nargs="+", choices=list(RUNNERS), default=list(RUNNERS))
     parser.add_argument("--device", default="cpu", help="device of the diffputer fits")
     parser.add_argument("--raw", type=Path, nargs="+", default=[RESULTS / "validity_raw.csv"],
@@ -343,7 +346,7 @@ def main(argv=None) -> None:
             print(f"rep {rows[0]['rep']} done", flush=True)
     raw = pd.concat([pd.read_csv(path) for path in args.raw if path.exists()])
     raw = with_peers(raw, [pd.read_csv(path) for path in args.peers])
-    raw = raw[raw["rep"] < args.reps]
+    raw = raw[raw["rep"].isin(seeds)]
     table, errors = summarise(raw), added_errors(raw, args.n)
     pairs = PAIRS
     command = rerun_command(args)

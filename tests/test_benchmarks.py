@@ -239,13 +239,14 @@ def test_validity_report_names_the_options_that_resume_its_run():
 
     from benchmarks.validity import RESULTS, RUNNERS, rerun_command
 
-    defaults = dict(reps=200, workers=2, n=1000, runners=list(RUNNERS), peers=[],
+    defaults = dict(reps=200, workers=2, n=1000, seeds=None, runners=list(RUNNERS), peers=[],
                     previous=None, raw=[RESULTS / "validity_raw.csv"],
                     out=RESULTS / "validity.md")
     assert rerun_command(argparse.Namespace(**defaults)) == (
         "python -m benchmarks.validity --reps 200 --workers 2")
     partial = argparse.Namespace(**{**defaults, "runners": ["diffputer"], "raw": [Path("r.csv")],
-                                    "out": Path("v.md"), "peers": [Path("p.csv")]})
+                                    "out": Path("v.md"), "peers": [Path("p.csv")],
+                                    "seeds": [200, 400]})
     assert rerun_command(partial) == (
-        "python -m benchmarks.validity --reps 200 --workers 2 --runners diffputer "
-        "--raw r.csv --out v.md --peers p.csv")
+        "python -m benchmarks.validity --reps 200 --workers 2 --seeds 200 400 "
+        "--runners diffputer --raw r.csv --out v.md --peers p.csv")
