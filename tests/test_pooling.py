@@ -9,7 +9,6 @@ import statsmodels.api as sm
 
 import diffputer
 from diffputer import pool, pool_scalar
-from diffputer.pooling import d1_test
 
 from . import rmice
 
