@@ -297,14 +297,16 @@ def calibrate(denoiser, x: torch.Tensor, missing: torch.Tensor, block: CategoryB
 @torch.no_grad()
 def resample_categories(denoiser, x: torch.Tensor, missing: torch.Tensor, blocks,
                         sigma_min: float, sigma_max: float, n_draws: int,
-                        generator: torch.Generator) -> torch.Tensor:
-    """``x`` with every missing one-hot block redrawn from its posterior given the row.
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` with every missing one-hot block redrawn from its posterior given the row, and
+    ``x`` with those blocks at their posterior expectation (the level probabilities, centred
+    on the shares), whose argmax is the most probable level.
 
     ``blocks``: a :class:`CategoryBlock` for each categorical column (an encoded block is the
     one-hot minus the shares), its calibration applied to the scores. Blocks are visited in
-    turn (one Gibbs sweep).
+    turn (one Gibbs sweep): a block's expectation is given the levels drawn before it.
     """
-    x = x.clone()
+    x, expected = x.clone(), x.clone()
     for block in blocks:
         rows = torch.nonzero(missing[:, block.cols.start], as_tuple=True)[0]
         if len(rows) == 0:
@@ -312,7 +314,9 @@ def resample_categories(denoiser, x: torch.Tensor, missing: torch.Tensor, blocks
         incomplete = x[rows]
         scores = level_scores(denoiser, incomplete, block, (sigma_min, sigma_max), n_draws,
                               generator)
-        logits = calibrated_logits(block, scores, incomplete)
-        chosen = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).flatten()
-        x[rows, block.cols] = encoded_levels(block, x)[chosen]
-    return x
+        probabilities = torch.softmax(calibrated_logits(block, scores, incomplete), dim=1)
+        chosen = torch.multinomial(probabilities, 1, generator=generator).flatten()
+        levels = encoded_levels(block, x)
+        x[rows, block.cols] = levels[chosen]
+        expected[rows, block.cols] = probabilities @ levels
+    return x, expected

@@ -202,7 +202,8 @@ def draw(
 
     With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
     (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row; the
-    estimate takes these cells from the draw. The corrector is fed ``fed``, by default
+    estimate takes these cells' level probabilities (Rao-Blackwellised: an average over draws
+    of these is less noisy than one over the drawn levels). The corrector is fed ``fed``, by default
     :func:`corrector_inputs` (pass it to share it between draws of the same rows).
     """
     if X.shape[0] == 0:
@@ -220,10 +221,11 @@ def draw(
             x_fed=None if fed is None else fed[i : i + step], generator=generator,
         )
         if settings.category_draws and categories:
-            sample = resample_categories(denoiser, sample, m, categories, settings.sigma_min,
-                                         settings.sigma_max, settings.category_draws, generator)
+            sample, expected = resample_categories(
+                denoiser, sample, m, categories, settings.sigma_min, settings.sigma_max,
+                settings.category_draws, generator)
             for block in categories:
-                mean[:, block.cols] = sample[:, block.cols]
+                mean[:, block.cols] = expected[:, block.cols]
         samples.append(sample)
         means.append(mean)
     return torch.cat(samples), torch.cat(means)

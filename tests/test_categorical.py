@@ -60,11 +60,21 @@ def test_missing_categories_follow_the_exact_posterior():
     numbers = torch.tensor([-0.6, -0.2, 0.0, 0.2, 0.6]).repeat(400)
     x, missing = rows_with_missing_level(numbers)
     g = torch.Generator().manual_seed(0)
-    out = resample_categories(MixtureDenoiser(), x, missing, [BLOCK], 0.002, 10.0, 64, g)
-    assert torch.equal(out[:, 0], x[:, 0])  # observed entries untouched
-    np.testing.assert_allclose(drawn_share(out, 5), exact_posterior(numbers[:5].numpy()), atol=0.06)
+    out, expected = resample_categories(MixtureDenoiser(), x, missing, [BLOCK], 0.002, 10.0,
+                                        64, g)
+    assert torch.equal(out[:, 0], x[:, 0]) and torch.equal(expected[:, 0], x[:, 0])
+    exact = exact_posterior(numbers[:5].numpy())
+    np.testing.assert_allclose(drawn_share(out, 5), exact, atol=0.06)
     level = out[:, 1:].argmax(1).numpy()
     np.testing.assert_allclose(out[:, 1:].numpy() + SHARES, np.eye(2)[level], atol=1e-6)
+    # The expectation holds each row's level probabilities: no sampling noise in them, only
+    # the scores' (0.05 on this posterior, see categorical.py).
+    probabilities = expected[:, 1:].numpy() + SHARES
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert (probabilities >= 0).all()
+    share = probabilities[:, 1].reshape(-1, 5)
+    np.testing.assert_allclose(share.mean(0), exact, atol=0.03)
+    assert (share.std(0) > 0).all() and (share.std(0) < 0.1).all()
 
 
 def test_fit_calibration_recovers_temperature_offsets_and_coefficients():
@@ -113,12 +123,12 @@ def test_calibration_on_observed_rows_corrects_a_biased_model():
     biased, g = MixtureDenoiser(weights=[0.5, 0.5]), torch.Generator().manual_seed(2)
     x, missing, x_missing, m_missing, exact = calibration_table(2)
 
-    plain = resample_categories(biased, x_missing, m_missing, [BLOCK], 0.002, 10.0, 64, g)
+    plain, _ = resample_categories(biased, x_missing, m_missing, [BLOCK], 0.002, 10.0, 64, g)
     shortfall = exact - drawn_share(plain, 3)  # the bias the calibration must remove
     assert (shortfall > 0).all() and shortfall.mean() > 0.08
     block = calibrate(biased, x, missing, BLOCK, (0.002, 10.0), 64, g)
     assert block.offsets[1] - block.offsets[0] > 0.4  # about log(0.7 / 0.3) = 0.85
-    out = resample_categories(biased, x_missing, m_missing, [block], 0.002, 10.0, 64, g)
+    out, _ = resample_categories(biased, x_missing, m_missing, [block], 0.002, 10.0, 64, g)
     error = np.abs(drawn_share(out, 3) - exact)
     # The offset fitted on 1,000 rows has a standard error of about 0.15.
     assert error.mean() < 0.5 * shortfall.mean() and error.max() < 0.12
@@ -132,13 +142,34 @@ def test_calibration_restores_a_dependence_the_model_missed():
     x, missing, x_missing, m_missing, exact = calibration_table(6)
 
     plain = drawn_share(resample_categories(blind, x_missing, m_missing, [BLOCK], 0.002, 10.0,
-                                            64, g), 3)
+                                            64, g)[0], 3)
     assert plain.max() - plain.min() < 0.1  # blind to the number
     block = calibrate(blind, x, missing, BLOCK, (0.002, 10.0), 64, g)
     assert block.coefficients.shape == (1, 2)
-    out = resample_categories(blind, x_missing, m_missing, [block], 0.002, 10.0, 64, g)
+    out, _ = resample_categories(blind, x_missing, m_missing, [block], 0.002, 10.0, 64, g)
     # The fitted slope (about 9 on the logit scale) has a standard error of about 0.6.
     np.testing.assert_allclose(drawn_share(out, 3), exact, atol=0.08)
+
+
+def test_a_draws_posterior_mean_estimate_holds_the_level_probabilities():
+    """em.draw's estimate of the posterior mean takes a redrawn block's level probabilities,
+    not the drawn level: averaged over draws, it is the posterior's expectation."""
+    from dataclasses import replace
+
+    from diffputer.em import draw
+    from diffputer.settings import PRESETS
+
+    numbers = torch.tensor([-0.6, -0.2, 0.0, 0.2, 0.6]).repeat(200)
+    x, missing = rows_with_missing_level(numbers)
+    settings = replace(PRESETS["fast"], n_steps=5, resample=1, corrector_steps=0)
+    sample, mean = draw(MixtureDenoiser(), x, missing, settings,
+                        torch.Generator().manual_seed(4), [BLOCK])
+    assert set(np.unique(sample[:, 1:].numpy() + SHARES).round(5)) == {0.0, 1.0}
+    probabilities = mean[:, 1:].numpy() + SHARES
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert ((probabilities > 0.005) & (probabilities < 0.995)).mean() > 0.5
+    np.testing.assert_allclose(probabilities[:, 1].reshape(-1, 5).mean(0),
+                               exact_posterior(numbers[:5].numpy()), atol=0.03)
 
 
 def test_calibration_needs_observed_rows_of_two_levels():
