@@ -202,8 +202,8 @@ def draw(
 
     With ``settings.category_draws`` > 0, the missing cells of the ``categories`` blocks
     (see :func:`calibrated_blocks`) are then redrawn from their posterior given the row; the
-    estimate takes these cells' level probabilities (Rao-Blackwellised: an average over draws
-    of these is less noisy than one over the drawn levels). The corrector is fed ``fed``, by default
+    estimate takes these cells' level probabilities, whose average over draws is less noisy
+    than the drawn levels' (Rao-Blackwellisation). The corrector is fed ``fed``, by default
     :func:`corrector_inputs` (pass it to share it between draws of the same rows).
     """
     if X.shape[0] == 0:
