@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from .diffusion import Preconditioned, karras_sigmas
 from .categorical import (CALIBRATION_ROWS, GROUP_CALIBRATION_ROWS, CategoryBlock, calibrate,
                           resample_categories)
 from .checkpoint import Checkpointer, EMState
+from .corrector_check import CorrectorCheck, error_sums, hidden_cells, verdict
 from .distributed import LOCAL, Group, sample_rows
 from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics, pooled_statistics
@@ -45,6 +46,8 @@ CALIBRATION_SAMPLE = 2 * CALIBRATION_ROWS
 STACKED_ENTRIES = 2**26
 # Seeds the draw of the held-out rows apart from the start values' draws (same base seed).
 HELD_OUT_STREAM = 1
+# Seeds the corrector check's rows, cells and draws apart from the fit's (same base seed).
+CHECK_STREAM = 2
 
 
 def make_generator(seed: int, device: torch.device) -> torch.Generator:
@@ -293,6 +296,32 @@ def e_step(
     )
 
 
+def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
+                    encoder: TableEncoder, settings: Settings, seed: int,
+                    group: Group = LOCAL) -> CorrectorCheck | None:
+    """The masked-cell check of ``corrector_check.py`` on ``settings.corrector_check`` rows of
+    the completed table X (split over a group's ranks), each side's posterior mean averaging
+    ``n_samples`` draws, categories not redrawn; None when there is no corrector or no check.
+    Its random streams come from ``seed`` alone, so that the fit's own draws are the same
+    whether it runs or not."""
+    numeric = np.array([cols.start for codec, cols in encoder.blocks() if codec.kind == NUMERIC])
+    if not settings.corrector_steps or not settings.corrector_check or not len(numeric):
+        return None
+    rng = np.random.default_rng([group.rank_seed(seed), CHECK_STREAM])
+    rows, hide = hidden_cells(M, numeric, -(-settings.corrector_check // group.size), rng)
+    M_check = M[rows] | hide
+    X_check = np.where(hide, 0.0, X[rows]).astype(X.dtype)  # hidden cells at the observed mean
+    draw_seed = int(rng.integers(2**62))
+    errors = []
+    for steps in (settings.corrector_steps, 0):
+        generator = make_generator(draw_seed, module_device(denoiser))
+        step = e_step(denoiser, X_check, M_check, encoder,
+                      replace(settings, corrector_steps=steps, category_draws=0), generator,
+                      n_samples=settings.n_samples)
+        errors.append(np.abs(step.mean - X[rows])[hide])
+    return verdict(group.sum(error_sums(*errors)))
+
+
 def z_scale(encoder: TableEncoder) -> np.ndarray:
     """Per encoded entry: the factor that puts it on the z-scored scale (1 for one-hots)."""
     scale = np.ones(encoder.n_features)
@@ -324,6 +353,9 @@ class EMResult:
     missing: np.ndarray  # the mask M [n, D]
     draws: list[np.ndarray]  # ``keep`` single draws of the last E-step, all rows
     history: History
+    # The settings the last E-step sampled with: without the corrector where the check
+    # (``check_corrector``) turned it off. New draws from the model should use them.
+    settings: Settings
 
 
 def run_em(
@@ -388,6 +420,7 @@ def run_em(
     chains = max(keep, 1) if stochastic else n_samples
     scale = z_scale(encoder)
     draws: list[np.ndarray] = []
+    sampler = settings
 
     def on_epoch(loss, held_out_loss, kept):
         history.losses[-1].append(loss)
@@ -426,8 +459,12 @@ def run_em(
             count = last_samples
         else:  # a stochastic EM fills each copy of the next M-step's table with one draw
             count = max(chains, copies) if stochastic else n_samples
-        categories = calibrated_blocks(denoiser, X, M, encoder, settings, generator, group)
-        step = e_step(denoiser, X[rows], M[rows], encoder, settings, generator,
+        check = check_corrector(denoiser, X, M, encoder, settings, seed + iteration, group)
+        history.corrector_checks.append({} if check is None else check.to_dict())
+        sampler = settings if check is None or check.keep else replace(settings,
+                                                                        corrector_steps=0)
+        categories = calibrated_blocks(denoiser, X, M, encoder, sampler, generator, group)
+        step = e_step(denoiser, X[rows], M[rows], encoder, sampler, generator,
                       n_samples=count, keep=keep_now, chains=chains, categories=categories)
         missing = M[rows]
         changed, n_missing = group.sum(np.array([
@@ -454,4 +491,5 @@ def run_em(
         checkpoint.clear()
     if progress is not None:
         progress.close()
-    return EMResult(denoiser=denoiser, completed=X, missing=M, draws=draws, history=history)
+    return EMResult(denoiser=denoiser, completed=X, missing=M, draws=draws, history=history,
+                    settings=sampler)

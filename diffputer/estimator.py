@@ -98,6 +98,12 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         Langevin moves at noise level ``corrector_sigma`` after the sampler, with the
         observed entries held exact; they undo the injection sampler's shrinkage of the
         draws towards the mean (0 turns them off, as in the paper).
+    corrector_check : int
+        Rows of a check after each M-step: a further 30% of their observed numeric cells are
+        hidden and imputed with the corrector and without, and that E-step samples without
+        it where its errors are larger by more than two standard errors (on a table the
+        network fits badly it can cost accuracy). 0: no check. ``settings_`` and
+        ``history_.corrector_checks`` record the outcome.
     category_draws :
         If > 0, each missing categorical cell is finally redrawn from its posterior given
         the rest of the row, p(level | row) from the model's ELBO estimated with this many
@@ -162,6 +168,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         churn=None,
         corrector_steps=None,
         corrector_sigma=None,
+        corrector_check=None,
         category_draws=None,
         sample_batch_size=None,
         proper=None,
@@ -198,6 +205,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.churn = churn
         self.corrector_steps = corrector_steps
         self.corrector_sigma = corrector_sigma
+        self.corrector_check = corrector_check
         self.category_draws = category_draws
         self.sample_batch_size = sample_batch_size
         self.proper = proper
@@ -249,7 +257,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         result = run_em(X_enc, M, encoder, settings, seed=seed, device=device, keep=keep,
                         last_samples=last_samples, callback=self.callback, progress=progress,
                         checkpoint=checkpoint, group=group)
-        self.settings_ = settings
+        self.settings_ = result.settings
         self.encoder_ = encoder
         self.denoiser_ = result.denoiser
         self.history_ = result.history

@@ -10,6 +10,9 @@ error of the lowest before it (``kept_epochs``, see ``training.train_denoiser``)
 arrays [variables, iterations, chains] holding the mean and variance of the imputed cells of
 each variable in each E-step draw (numeric columns in their own units, categorical columns as
 1-based level codes, as mice does for factors; NaN where a variable has nothing imputed).
+
+``corrector_checks`` holds, per iteration, the outcome of the check that decides whether that
+E-step's sampler ends with the Langevin corrector (``corrector_check.py``; {} where none ran).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class History:
     change: list[float] = field(default_factory=list)
     chain_means: list[np.ndarray] = field(default_factory=list)
     chain_vars: list[np.ndarray] = field(default_factory=list)
+    # Per iteration, the corrector check's outcome (``CorrectorCheck.to_dict``; {} if none ran).
+    corrector_checks: list[dict] = field(default_factory=list)
 
     @property
     def n_iter(self) -> int:
@@ -81,6 +86,7 @@ class History:
             "change": self.change,
             "chain_mean": self.chain_mean.tolist(),
             "chain_var": self.chain_var.tolist(),
+            "corrector_checks": self.corrector_checks,
         }
 
     @classmethod
@@ -89,7 +95,8 @@ class History:
         # Saved before kept_epochs were recorded: those M-steps kept their lowest held-out loss.
         kept = data.get("kept_epochs", [int(np.argmin(h)) + 1 if h else 0 for h in held_out])
         history = cls(variables=variables, losses=data["losses"], seconds=data["seconds"],
-                      change=data["change"], held_out_losses=held_out, kept_epochs=kept)
+                      change=data["change"], held_out_losses=held_out, kept_epochs=kept,
+                      corrector_checks=data.get("corrector_checks", [{} for _ in data["losses"]]))
         for key, target in (("chain_mean", history.chain_means), ("chain_var", history.chain_vars)):
             stacked = np.asarray(data[key], dtype=float)
             if stacked.ndim == 3:  # [variables, iterations, chains]; fewer dims when empty

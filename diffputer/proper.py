@@ -89,7 +89,8 @@ def bootstrap_em_draws(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, sett
         fit = em.run_em(X[boot], M[boot], encoder, fit_settings, seed=fit_seed, device=device,
                         last_samples=1, group=group)
         generator = em.make_generator(group.rank_seed(draw_seed), device)
-        rows, step = em.step_on_rows(fit.denoiser, X, M, encoder, settings, generator, group,
+        sampler = replace(settings, corrector_steps=fit.settings.corrector_steps)
+        rows, step = em.step_on_rows(fit.denoiser, X, M, encoder, sampler, generator, group,
                                      n_samples=1, keep=1)
         draws.append(em.with_rows(X, rows, step.draws[0]))
     return draws

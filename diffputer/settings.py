@@ -68,6 +68,10 @@ class Settings:
     # Langevin corrector after the sampler (0 = off, the paper's sampler).
     corrector_steps: int = 0
     corrector_sigma: float = 0.05
+    # Rows of the masked-cell check after each M-step, which turns the corrector off for that
+    # E-step where it imputes hidden observed cells clearly worse (0: no check; see
+    # ``corrector_check.py``).
+    corrector_check: int = 0
     # Missing categories redrawn from their posterior, the ELBO estimated with this many
     # noise draws (0 = off, the paper's sampler; columns of more than 12 levels get fewer,
     # at most 768 network evaluations per cell); see ``categorical.py``.
@@ -100,6 +104,7 @@ class Settings:
         for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho"):
             check_positive_float(getattr(self, name), name=name)
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
+        check_int(self.corrector_check, name="corrector_check", minimum=0)
         check_int(self.category_draws, name="category_draws", minimum=0)
         check_int(self.epoch_rows, name="epoch_rows", minimum=0)
         check_int(self.ema_halflife, name="ema_halflife", minimum=0)
@@ -156,6 +161,7 @@ PRESETS: dict[str, Settings] = {
         n_steps=15,
         resample=3,
         corrector_steps=200,
+        corrector_check=1024,
         category_draws=64,
         n_samples=10,
         sigma_max=10.0,
