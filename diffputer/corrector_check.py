@@ -26,7 +26,7 @@ MIN_CELLS = 30
 
 
 class CorrectorCheck(NamedTuple):
-    """Mean absolute errors (encoded scale) on the hidden cells with the corrector and
+    """Mean absolute errors (z-scored scale) on the hidden cells with the corrector and
     without, the standard error of their difference, the number of cells, and the verdict."""
 
     error_with: float
@@ -36,7 +36,9 @@ class CorrectorCheck(NamedTuple):
     keep: bool
 
     def to_dict(self) -> dict:
-        return self._asdict()
+        """As a dict for JSON, NaN (no cells to score) as None."""
+        return {k: None if isinstance(v, float) and np.isnan(v) else v
+                for k, v in self._asdict().items()}
 
 
 def hidden_cells(M: np.ndarray, numeric: np.ndarray, rows: int,

@@ -318,7 +318,7 @@ def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
         step = e_step(denoiser, X_check, M_check, encoder,
                       replace(settings, corrector_steps=steps, category_draws=0), generator,
                       n_samples=settings.n_samples)
-        errors.append(np.abs(step.mean - X[rows])[hide])
+        errors.append((np.abs(step.mean - X[rows]) * z_scale(encoder))[hide])
     return verdict(group.sum(error_sums(*errors)))
 
 

@@ -29,6 +29,8 @@ def test_verdict_keeps_the_corrector_unless_its_errors_are_clearly_larger():
 def test_verdict_keeps_the_corrector_when_too_few_cells_were_hidden():
     few = np.ones(MIN_CELLS - 1)
     assert verdict(error_sums(few + 1.0, few)).keep
+    none = verdict(error_sums(np.array([]), np.array([])))
+    assert none.keep and none.to_dict()["error_with"] is None and none.to_dict()["cells"] == 0
 
 
 def test_error_sums_of_shards_add_up_to_those_of_the_whole():

@@ -23,6 +23,7 @@ def test_save_load_round_trip_gives_the_same_imputations(fitted, mixed_df, tmp_p
     np.testing.assert_array_equal(loaded.history_.chain_mean, fitted.history_.chain_mean)
     assert loaded.history_.losses == fitted.history_.losses
     assert loaded.history_.held_out_losses == fitted.history_.held_out_losses
+    assert loaded.history_.corrector_checks == fitted.history_.corrector_checks
     assert fitted.history_.held_out_losses[0]  # the first M-step holds rows out
     assert list(loaded.feature_names_in_) == list(mixed_df.columns)
 
