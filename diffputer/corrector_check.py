@@ -2,13 +2,13 @@
 
 The corrector (``sampling.py``) brings the draws of a Gaussian table to the slope and spread of
 its exact conditional distribution, but where the network fits the table badly it can cost
-accuracy: on a 3,000-row sample of adult, whose capital-loss column is nine tenths zeros, the
+accuracy: on a 3,000-row sample of adult, whose capital-loss column is almost all zeros, the
 numeric MAE was 0.73 with it and 0.65 without (docs/design-notes.md). Which one holds can be
 read off the table itself. After each M-step the EM hides a further share of the observed
-numeric cells of a few hundred rows, imputes them with the corrector and without, and keeps it
-unless its absolute errors are larger by more than ``MARGIN`` standard errors of their paired
-difference. A close call keeps the corrector: the calibration of the draws is what it is there
-for, and the check scores only their mean.
+numeric cells of about a thousand rows, imputes them with the corrector and without, and
+keeps it unless its absolute errors are larger by more than ``MARGIN`` standard errors of
+their paired difference. A close call keeps the corrector: the calibration of the draws is
+what it is there for, and the check scores only their mean.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def test_the_check_keeps_the_corrector_of_an_exact_denoiser_and_drops_a_wrong_on
     assert not off.keep and off.error_with > off.error_without
 
 
-def test_no_check_without_a_corrector_or_with_no_rows():
+def test_no_check_without_a_corrector_or_with_corrector_check_0():
     encoder, X, M = _gaussian_table()
     denoiser = GaussianDenoiser(0.25 * np.eye(2))
     for settings in (resolve("fast", corrector_steps=0), resolve("fast", corrector_check=0)):
