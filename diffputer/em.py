@@ -309,16 +309,17 @@ def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
         return None
     rng = np.random.default_rng([group.rank_seed(seed), CHECK_STREAM])
     rows, hide = hidden_cells(M, numeric, -(-settings.corrector_check // group.size), rng)
-    M_check = M[rows] | hide
-    X_check = np.where(hide, 0.0, X[rows]).astype(X.dtype)  # hidden cells at the observed mean
+    truth, M_check = X[rows], M[rows] | hide
+    X_check = np.where(hide, 0.0, truth).astype(X.dtype)  # hidden cells at the observed mean
     draw_seed = int(rng.integers(2**62))
+    scale = z_scale(encoder)
     errors = []
     for steps in (settings.corrector_steps, 0):
         generator = make_generator(draw_seed, module_device(denoiser))
         step = e_step(denoiser, X_check, M_check, encoder,
                       replace(settings, corrector_steps=steps, category_draws=0), generator,
                       n_samples=settings.n_samples)
-        errors.append((np.abs(step.mean - X[rows]) * z_scale(encoder))[hide])
+        errors.append((np.abs(step.mean - truth) * scale)[hide])
     return verdict(group.sum(error_sums(*errors)))
 
 
