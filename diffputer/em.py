@@ -237,9 +237,18 @@ def draw(
 @dataclass
 class EStep:
     mean: np.ndarray  # [rows, D] the posterior mean (the next M-step's table with fill "mean")
+    point: np.ndarray  # [rows, D] the fill returned to users (``settings.point_estimate``)
     draws: list[np.ndarray]  # the first ``keep`` draws, each [rows, D]
     chain_means: np.ndarray  # [p, chains]
     chain_vars: np.ndarray
+
+
+def with_median(mean: np.ndarray, cells: np.ndarray, estimates: list[np.ndarray]) -> np.ndarray:
+    """``mean`` with its ``cells`` (a mask) set to the median of the draws' ``estimates`` of
+    them, each a vector in the order of ``mean[cells]``."""
+    point = mean.copy()
+    point[cells] = np.median(np.stack(estimates), axis=0)
+    return point
 
 
 def m_step_values(step: EStep, settings: Settings, copies: int = 1) -> list[np.ndarray]:
@@ -277,19 +286,27 @@ def e_step(
     if categories is None:
         categories = categorical_blocks(encoder)
     kept, means, variances = [], [], []
+    # With the median, each draw's estimates of the missing numeric cells, [n_samples, cells].
+    median_cells = M & numeric_entries(encoder) if settings.point_estimate == "median" else None
+    estimates = []
     fed = corrector_inputs(denoiser, X_t, M_t, settings)
     for s in range(n_samples):
         sample, mean = draw(denoiser, X_t, M_t, settings, generator, categories, fed)
         sample = encoder.clip(sample.cpu().numpy())
-        total += encoder.clip(mean.cpu().numpy())
+        estimate = encoder.clip(mean.cpu().numpy())
+        total += estimate
+        if median_cells is not None:
+            estimates.append(estimate[median_cells])
         if s < keep:  # a single draw must be a valid table: one-hot blocks snapped
             kept.append(encoder.project(sample.copy()))
         if chains is None or s < chains:
             mean, var = chain_statistics(encoder.values(sample)[None], missing_cells)
             means.append(mean)
             variances.append(var)
+    mean = (total / n_samples).astype(np.float32)
     return EStep(
-        mean=(total / n_samples).astype(np.float32),
+        mean=mean,
+        point=mean if median_cells is None else with_median(mean, median_cells, estimates),
         draws=kept,
         chain_means=np.concatenate(means, axis=1),
         chain_vars=np.concatenate(variances, axis=1),
@@ -304,7 +321,7 @@ def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
     ``n_samples`` draws, categories not redrawn; None when there is no corrector or no check.
     Its random streams come from ``seed`` alone, so that the fit's own draws are the same
     whether it runs or not."""
-    numeric = np.array([cols.start for codec, cols in encoder.blocks() if codec.kind == NUMERIC])
+    numeric = np.flatnonzero(numeric_entries(encoder))
     if not settings.corrector_steps or not settings.corrector_check or not len(numeric):
         return None
     rng = np.random.default_rng([group.rank_seed(seed), CHECK_STREAM])
@@ -319,17 +336,21 @@ def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
         step = e_step(denoiser, X_check, M_check, encoder,
                       replace(settings, corrector_steps=steps, category_draws=0), generator,
                       n_samples=settings.n_samples)
-        errors.append((np.abs(step.mean - truth) * scale)[hide])
+        errors.append((np.abs(step.point - truth) * scale)[hide])
     return verdict(group.sum(error_sums(*errors)))
+
+
+def numeric_entries(encoder: TableEncoder) -> np.ndarray:
+    """Per encoded entry: whether it holds a numeric column (one entry each)."""
+    numeric = np.zeros(encoder.n_features, dtype=bool)
+    for codec, cols in encoder.blocks():
+        numeric[cols] = codec.kind == NUMERIC
+    return numeric
 
 
 def z_scale(encoder: TableEncoder) -> np.ndarray:
     """Per encoded entry: the factor that puts it on the z-scored scale (1 for one-hots)."""
-    scale = np.ones(encoder.n_features)
-    for codec, cols in encoder.blocks():
-        if codec.kind == NUMERIC:
-            scale[cols] = 1 / SIGMA_DATA
-    return scale
+    return np.where(numeric_entries(encoder), 1 / SIGMA_DATA, 1.0)
 
 
 def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str,
@@ -350,7 +371,8 @@ def start_values(X: np.ndarray, M: np.ndarray, encoder: TableEncoder, init: str,
 @dataclass
 class EMResult:
     denoiser: Preconditioned
-    completed: np.ndarray  # the last E-step's mean, all rows [n, D]
+    completed: np.ndarray  # the last E-step's point estimates (``EStep.point``), all rows [n, D]
+    mean: np.ndarray  # its posterior means, all rows (the same array where they are the point)
     missing: np.ndarray  # the mask M [n, D]
     draws: list[np.ndarray]  # ``keep`` single draws of the last E-step, all rows
     history: History
@@ -476,7 +498,8 @@ def run_em(
             chain_means, chain_vars = pooled_statistics(
                 group.all_gather((imputed_cells, chain_means, chain_vars)))
         previous = step.mean
-        # The last iteration leaves the posterior mean: fit_transform's answer.
+        # The last iteration leaves the posterior mean (what proper refits train on with fill
+        # "mean").
         fills = [step.mean] if last else m_step_values(step, settings, copies)
         for table, fill in zip(tables, fills):
             table[rows] = np.where(missing, fill, table[rows])
@@ -484,6 +507,7 @@ def run_em(
         if callback is not None:
             callback(history)
         if last:
+            completed = X if step.point is step.mean else with_rows(X, rows, step.point)
             draws = [with_rows(X, rows, d) for d in step.draws[:keep]]
         elif checkpoint is not None:
             checkpoint.save(EMState(iteration + 1, tables, previous, denoiser.state_dict(),
@@ -492,5 +516,5 @@ def run_em(
         checkpoint.clear()
     if progress is not None:
         progress.close()
-    return EMResult(denoiser=denoiser, completed=X, missing=M, draws=draws, history=history,
-                    settings=sampler)
+    return EMResult(denoiser=denoiser, completed=completed, mean=X, missing=M, draws=draws,
+                    history=history, settings=sampler)

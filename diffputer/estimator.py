@@ -111,6 +111,13 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         768 network evaluations), calibrated on the rows where the level is observed; the
         injection sampler alone makes categories depend too little on the row. 0 turns it
         off (the paper preset).
+    point_estimate : {"mean", "median"}
+        What fills a missing numeric cell in ``fit_transform`` and ``transform``: the
+        average of the ``n_samples`` draws' posterior-mean estimates (the paper's), or their
+        median (the fast preset's), which has the smaller expected absolute error and, on a
+        column that is mostly one value (zeros, say), stays on that value where the mean
+        would not. Categories take the most probable level either way; the M-steps and the
+        draws of ``impute`` are the same.
     proper : {"refit", "bootstrap", False}
         How m > 1 imputations carry parameter uncertainty (True means "refit"). ``"refit"``
         (the default): each draw comes from the fitted model refitted to a bootstrap resample
@@ -171,6 +178,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         corrector_check=None,
         category_draws=None,
         sample_batch_size=None,
+        point_estimate=None,
         proper=None,
         proper_steps=None,
         proper_rounds=None,
@@ -208,6 +216,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.corrector_check = corrector_check
         self.category_draws = category_draws
         self.sample_batch_size = sample_batch_size
+        self.point_estimate = point_estimate
         self.proper = proper
         self.proper_steps = proper_steps
         self.proper_rounds = proper_rounds
@@ -302,10 +311,11 @@ class DiffPuter(TransformerMixin, BaseEstimator):
                             group, n_samples=n_samples, keep=keep)
 
     def transform(self, X):
-        """Impute X with the fitted model (no refit): the mean of ``n_samples`` draws."""
+        """Impute X with the fitted model (no refit): the mean (or median, see
+        ``point_estimate``) of ``n_samples`` draws."""
         df, was_array, X_enc, M = self._prepare(X)
         rows, step = self._draws(X_enc, M, self.settings_.n_samples, 0, _SEED_TRANSFORM)
-        X_enc[rows] = step.mean
+        X_enc[rows] = step.point
         return self._output(self.encoder_.decode(X_enc, df), was_array)
 
     def impute(self, X, m: int = 5) -> MultipleImputation:
@@ -396,5 +406,5 @@ def impute(data, m: int = 5, checkpoint_dir=None, **options) -> MultipleImputati
     df, _, result = model._fit(data, keep=m, mean=False, checkpoint_dir=checkpoint_dir)
     draws = result.draws
     if model._is_proper(m, "refit"):
-        draws = model._proper_draws(result.completed, draws, result.missing)
+        draws = model._proper_draws(result.mean, draws, result.missing)
     return model._result(df, draws, result.history)

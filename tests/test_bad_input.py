@@ -103,6 +103,7 @@ def test_non_tables_are_refused_with_their_type(tiny, garbage):
     ("corrector_steps", -1, "corrector_steps must be an integer >= 0"),
     ("corrector_sigma", 0.0, "corrector_sigma must be a positive number"),
     ("corrector_check", -1, "corrector_check must be an integer >= 0"),
+    ("point_estimate", "mode", "point_estimate must be one of"),
     ("category_draws", 2.5, "category_draws must be an integer >= 0"),
     ("ema_halflife", -5, "ema_halflife must be an integer >= 0"),
     ("validation_fraction", 0.5, r"validation_fraction must be a number in \[0, 0.5\)"),
