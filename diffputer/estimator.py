@@ -287,8 +287,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X, y=None, checkpoint_dir=None):
-        """Fit on X and return X completed with the last E-step's posterior means
-        (``checkpoint_dir``: see ``fit``)."""
+        """Fit on X and return X completed with the last E-step's point estimates (see
+        ``point_estimate``; ``checkpoint_dir``: see ``fit``)."""
         df, was_array, result = self._fit(X, checkpoint_dir=checkpoint_dir)
         return self._output(self.encoder_.decode(result.completed, df), was_array)
 
