@@ -8,7 +8,7 @@ read off the table itself. After each M-step the EM hides a further share of the
 numeric cells of about a thousand rows, imputes them with the corrector and without, and
 keeps it unless its absolute errors are larger by more than ``MARGIN`` standard errors of
 their paired difference. A close call keeps the corrector: the calibration of the draws is
-what it is there for, and the check scores only their mean.
+what it is there for, and the check scores only the point fill (their mean or median).
 """
 
 from __future__ import annotations

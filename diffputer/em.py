@@ -270,8 +270,9 @@ def e_step(
     chains: int | None = None,
     categories: list[CategoryBlock] | None = None,
 ) -> EStep:
-    """Average ``n_samples`` conditional draws' posterior-mean estimates; keep the first
-    ``keep`` draws.
+    """Average ``n_samples`` conditional draws' posterior-mean estimates (and, with
+    ``settings.point_estimate="median"``, take their median in the missing numeric cells for
+    the point fill); keep the first ``keep`` draws.
 
     ``chains``: how many of the draws (the first ones; default all) enter the chain statistics.
     ``categories``: the calibrated blocks of :func:`calibrated_blocks` (default uncalibrated).
@@ -317,8 +318,8 @@ def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
                     encoder: TableEncoder, settings: Settings, seed: int,
                     group: Group = LOCAL) -> CorrectorCheck | None:
     """The masked-cell check of ``corrector_check.py`` on ``settings.corrector_check`` rows of
-    the completed table X (split over a group's ranks), each side's posterior mean averaging
-    ``n_samples`` draws, categories not redrawn; None when there is no corrector or no check.
+    the completed table X (split over a group's ranks), each side's point fill summarising
+    ``n_samples`` draws (``EStep.point``), categories not redrawn; None when there is no corrector or no check.
     Its random streams come from ``seed`` alone, so that the fit's own draws are the same
     whether it runs or not."""
     numeric = np.flatnonzero(numeric_entries(encoder))
