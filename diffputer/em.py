@@ -319,7 +319,8 @@ def check_corrector(denoiser: Preconditioned, X: np.ndarray, M: np.ndarray,
                     group: Group = LOCAL) -> CorrectorCheck | None:
     """The masked-cell check of ``corrector_check.py`` on ``settings.corrector_check`` rows of
     the completed table X (split over a group's ranks), each side's point fill summarising
-    ``n_samples`` draws (``EStep.point``), categories not redrawn; None when there is no corrector or no check.
+    ``n_samples`` draws (``EStep.point``), categories not redrawn; None when there is no
+    corrector or no check.
     Its random streams come from ``seed`` alone, so that the fit's own draws are the same
     whether it runs or not."""
     numeric = np.flatnonzero(numeric_entries(encoder))
