@@ -36,6 +36,7 @@ VARIANTS: dict[str, dict] = {
     "n_samples=20": {"n_samples": 20},
     "category_draws=0": {"category_draws": 0},
     "width=128": {"width": 128},
+    "width=256": {"width": 256},
     "max_steps=1500": {"max_steps": 1500},
     "max_steps=6000": {"max_steps": 6000},
     "max_iter=2": {"max_iter": 2},
