@@ -40,7 +40,8 @@ def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
         if not rows.any():
             continue
         if is_categorical(truth[name]):
-            hits.append(imputed[name].to_numpy()[rows].astype(str) == truth[name].to_numpy()[rows].astype(str))
+            levels = imputed[name].to_numpy()[rows].astype(str)
+            hits.append(levels == truth[name].to_numpy()[rows].astype(str))
         else:
             t = truth[name].to_numpy(dtype=float)
             z = (imputed[name].to_numpy(dtype=float)[rows] - t[rows]) / t.std()
@@ -56,7 +57,8 @@ def check_imputed(imputed: pd.DataFrame, amputed: pd.DataFrame, method: str) -> 
     if imputed.isna().any().any():
         raise AssertionError(f"{method} left missing cells")
     observed = amputed.notna().to_numpy()
-    if not (imputed.astype(str).to_numpy()[observed] == amputed.astype(str).to_numpy()[observed]).all():
+    kept = imputed.astype(str).to_numpy()[observed] == amputed.astype(str).to_numpy()[observed]
+    if not kept.all():
         raise AssertionError(f"{method} changed observed cells")
 
 
@@ -89,7 +91,8 @@ def run_isolated(name, seed, method, mechanism, p, device, timeout) -> dict:
     run past ``timeout`` seconds is stopped and recorded without scores."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, (name, seed, method, mechanism, p, device)))
+    task = (name, seed, method, mechanism, p, device)
+    process = context.Process(target=_child, args=(sender, task))
     process.start()
     try:
         if receiver.poll(timeout):

@@ -144,7 +144,8 @@ def scores(amputed: pd.DataFrame, tables: list[pd.DataFrame]) -> dict[str, float
         out[f"{level}: cov with r / exact"] = (np.cov(chosen, residual)[0, 1]
                                                / np.cov(posterior[:, k], residual)[0, 1])
         design = np.column_stack([np.ones_like(x2), posterior[:, k], x2])
-        out[f"{level}: slope on x2 beyond P (0)"] = np.linalg.lstsq(design, chosen, rcond=None)[0][2]
+        slopes = np.linalg.lstsq(design, chosen, rcond=None)[0]
+        out[f"{level}: slope on x2 beyond P (0)"] = slopes[2]
     return out
 
 

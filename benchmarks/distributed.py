@@ -108,7 +108,8 @@ def to_markdown(results: pd.DataFrame, command: str) -> str:
         "times. `step_s`: one data-parallel M-step step of the global batch; `draw_s`: one "
         "conditional draw of every incomplete row, the ranks in parallel; "
         "`draw_per_1k_rows_s`: that per 1,000 incomplete rows of the whole table. "
-        "Regenerate with:", "", f"    {command}", "", results.round(4).to_markdown(index=False), ""])
+        "Regenerate with:", "", f"    {command}", "",
+        results.round(4).to_markdown(index=False), ""])
 
 
 def main(argv=None) -> None:

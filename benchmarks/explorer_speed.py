@@ -52,7 +52,8 @@ def main(argv=None) -> None:
         print(rows[-1], flush=True)
     text = "\n".join(["# Explorer: time to draw the Missingness tab", "",
                       "Regenerate with `python -m benchmarks.explorer_speed --out "
-                      "benchmarks/results/explorer_speed.md` (2-core CPU, nothing else running).", "",
+                      "benchmarks/results/explorer_speed.md` (2-core CPU, nothing else "
+                      "running).", "",
                       pd.DataFrame(rows).to_markdown(index=False), ""])
     print(text)
     if args.out:

@@ -72,9 +72,10 @@ def replicate(seed: int, draws: int) -> list[dict]:
         times = draws * M if kind == "fixed model" else draws
         for index, (weights, table, calibrated_on) in enumerate(members):
             for _ in range(times):
-                encoded = proper.draw_with_weights(model.denoiser_, weights, table, missing, encoder,
-                                               settings, generator, calibrated_on=calibrated_on,
-                                               bootstrap=kind == "recentred")
+                encoded = proper.draw_with_weights(model.denoiser_, weights, table, missing,
+                                                   encoder, settings, generator,
+                                                   calibrated_on=calibrated_on,
+                                                   bootstrap=kind == "recentred")
                 completed = model._result(df, [encoded], result.history).complete(1)
                 rows.append({"seed": seed, "kind": kind, "model": index,
                              **scored(completed, full, amputed)})

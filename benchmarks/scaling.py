@@ -1,6 +1,7 @@
 """How the cost grows with the rows: one M-step epoch, the E-step per 1,000 rows, peak memory.
 
-    python -m benchmarks.scaling --rows 1000 10000 100000 1000000 --out benchmarks/results/scaling.md
+    python -m benchmarks.scaling --rows 1000 10000 100000 1000000 \
+        --out benchmarks/results/scaling.md
 
 A synthetic mixed table of 20 columns (14 numeric driven by 3 latent factors, 6 categorical of
 3 to 5 levels cut from them), 30% MCAR, default preset. For each size, in a fresh process (so

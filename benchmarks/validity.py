@@ -183,7 +183,8 @@ def replicate(seed: int, runners: tuple[str, ...], device: str = "cpu",
     return rows
 
 
-def pending(raw_files: list[Path], seeds: range, runners: tuple[str, ...]) -> list[tuple[int, tuple]]:
+def pending(raw_files: list[Path], seeds: range,
+            runners: tuple[str, ...]) -> list[tuple[int, tuple]]:
     """(seed, runners still to run) for each seed with work left in ``raw_files``."""
     done = set()
     for path in raw_files:

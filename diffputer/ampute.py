@@ -39,7 +39,8 @@ def logistic_mask(inputs: np.ndarray, n_targets: int, p: float, rng) -> np.ndarr
     coefs = rng.standard_normal((inputs.shape[1], n_targets))
     z = inputs @ coefs
     z /= np.where(z.std(axis=0) > 0, z.std(axis=0), 1.0)
-    probs = np.column_stack([_sigmoid(z[:, j] + fit_intercept(z[:, j], p)) for j in range(n_targets)])
+    probs = np.column_stack([_sigmoid(z[:, j] + fit_intercept(z[:, j], p))
+                             for j in range(n_targets)])
     return rng.random(probs.shape) < probs
 
 
@@ -51,7 +52,8 @@ def _standardised(df: pd.DataFrame) -> np.ndarray:
         if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
             values = col.to_numpy(dtype=float, na_value=np.nan)
         else:
-            values = pd.Series(pd.Categorical(col).codes, dtype=float).replace(-1, np.nan).to_numpy()
+            codes = pd.Series(pd.Categorical(col).codes, dtype=float)
+            values = codes.replace(-1, np.nan).to_numpy()
         sd = np.nanstd(values)
         columns.append(np.nan_to_num((values - np.nanmean(values)) / (sd if sd > 0 else 1.0)))
     return np.column_stack(columns)

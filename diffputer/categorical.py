@@ -141,15 +141,16 @@ def row_losses(denoiser, rows: torch.Tensor, log_sigma_range: tuple[float, float
     pairs = antithetic_pairs(n_draws)
     total = rows.new_zeros(c, n)
     for k in range(pairs):
-        u = (k + torch.rand(n, 1, generator=generator, device=rows.device, dtype=rows.dtype)) / pairs
+        jitter = torch.rand(n, 1, generator=generator, device=rows.device, dtype=rows.dtype)
+        u = (k + jitter) / pairs
         log_sigma, weight = log_sigmas(u, log_sigma_range, density)
         eps = torch.randn(n, d, generator=generator, device=rows.device, dtype=rows.dtype)
         total += weight.T * pair_losses(denoiser, rows, torch.exp(log_sigma), eps)
     return total / pairs
 
 
-def noise_density(denoiser, rows: torch.Tensor, log_sigma_range: tuple[float, float],
-                  bins: int, generator: torch.Generator, floor: float = 0.05) -> torch.Tensor | None:
+def noise_density(denoiser, rows: torch.Tensor, log_sigma_range: tuple[float, float], bins: int,
+                  generator: torch.Generator, floor: float = 0.05) -> torch.Tensor | None:
     """Shares of the noise draws per equal bin of log sigma, for candidates ``rows`` [c, n, d]:
     proportional to the root mean square of the level-centred pair losses in the bin (one pair
     per row and bin), plus ``floor`` times their mean so that no bin is left out. None (even)

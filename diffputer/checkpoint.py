@@ -45,7 +45,8 @@ def fingerprint(X: np.ndarray, M: np.ndarray, settings, **run) -> str:
     for array in (np.ascontiguousarray(X), np.ascontiguousarray(M)):
         h.update(f"{array.dtype}{array.shape}".encode())
         h.update(array.tobytes())
-    h.update(json.dumps({"settings": asdict(settings), **run}, sort_keys=True, default=str).encode())
+    described = json.dumps({"settings": asdict(settings), **run}, sort_keys=True, default=str)
+    h.update(described.encode())
     return h.hexdigest()
 
 

@@ -28,7 +28,8 @@ def main(out_dir: str = "out") -> None:
         print("\nWhat was imputed (all 5 draws together):")
         print(imp.summary().to_string())
         rows = imp.where["Ozone"].to_numpy().nonzero()[0][:5]
-        draws = pd.DataFrame({f"draw {i}": imp.complete(i)["Ozone"].iloc[rows] for i in range(1, 6)})
+        draws = pd.DataFrame({f"draw {i}": imp.complete(i)["Ozone"].iloc[rows]
+                              for i in range(1, 6)})
         print("\nOzone on the first five days where it was not measured, in each draw:")
         print(draws.to_string())
     formula = "Ozone ~ Q('Solar.R') + Wind + Temp"  # Q() quotes a name with a dot

@@ -63,7 +63,8 @@ class Preconditioned(nn.Module):
         return c_skip(sigma, sd) * x + c_out(sigma, sd) * F
 
 
-def training_noise(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def training_noise(x: torch.Tensor,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """One noise level per row, ln(sigma) ~ N(P_MEAN, P_STD^2), and the noise added to x."""
     log_sigma = torch.randn(x.shape[0], 1, generator=generator, device=x.device) * P_STD + P_MEAN
     sigma = log_sigma.exp()
@@ -92,7 +93,8 @@ def edm_loss(denoiser, x: torch.Tensor, generator: torch.Generator,
     return denoising_loss(denoiser, x, sigma, noise, sigma_data)
 
 
-def karras_sigmas(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+def karras_sigmas(n_steps: int, sigma_min: float, sigma_max: float,
+                  rho: float = 7.0) -> torch.Tensor:
     """The EDM time steps sigma_0 > ... > sigma_{N-1}, followed by sigma_N = 0 (EDM eq. 5)."""
     ramp = torch.linspace(0, 1, n_steps, dtype=torch.float64)
     inv_rho = 1.0 / rho

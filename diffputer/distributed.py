@@ -116,7 +116,8 @@ class ProcessGroup(Group):
         from torch.nn.parallel import DistributedDataParallel
 
         device = next(module.parameters()).device
-        return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+        device_ids = [device] if device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
 
 
 def current_group(distributed: bool) -> Group:

@@ -32,7 +32,8 @@ def resolve_device(device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got device={device!r}.") from err
+        raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; "
+                         f"got device={device!r}.") from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available here.")
     return resolved
@@ -245,7 +246,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
                              "leave it out (None).")
         seed = _seed(self.random_state, _SEED_FIT)
         if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"callback must be callable or None; got {type(self.callback).__name__}.")
+            raise TypeError("callback must be callable or None; "
+                            f"got {type(self.callback).__name__}.")
         df, was_array = as_dataframe(X)
         check_min_rows(df)
         # Every process learns the encoding from the column summaries of all of them.

@@ -189,7 +189,8 @@ class PooledResult:
         """Pooled (adjusted) R^2 with a 95% interval and fmi, as mice's pool.r.squared."""
         values = self.r_squared_adj if adjusted else self.r_squared
         if values is None:
-            raise ValueError("R-squared pooling needs OLS fits (statsmodels results with rsquared).")
+            raise ValueError("R-squared pooling needs OLS fits "
+                             "(statsmodels results with rsquared).")
         return pooled_r_squared(values, self.nobs)
 
     def summary(self, alpha: float = 0.05) -> str:
@@ -220,7 +221,8 @@ def _estimate_and_cov(fit) -> tuple[list, np.ndarray, np.ndarray]:
         cov = np.asarray(cov, float)
         cov = np.diag(cov) if cov.ndim == 1 else cov
         if cov.shape != (len(est), len(est)):
-            raise ValueError(f"covariance of shape {cov.shape} does not match {len(est)} estimates.")
+            raise ValueError(f"covariance of shape {cov.shape} does not match "
+                             f"{len(est)} estimates.")
         return names, est, cov
     if not (hasattr(fit, "params") and hasattr(fit, "cov_params")):
         raise TypeError("pool() takes fitted statsmodels results or (estimate, covariance) pairs; "
@@ -278,7 +280,8 @@ def pool(fits, dfcom=None) -> PooledResult:
     parts = [_estimate_and_cov(f) for f in fits]
     names = parts[0][0]
     if any(p[0] != names for p in parts):
-        raise ValueError("the fits estimate different parameters; fit the same model on each table.")
+        raise ValueError("the fits estimate different parameters; "
+                         "fit the same model on each table.")
     _refuse_aliased(fits, names)
     dfcom = _complete_data_df(fits) if dfcom is None else max(float(dfcom), 1.0)
     rsq = [getattr(f, "rsquared", None) for f in fits]

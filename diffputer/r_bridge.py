@@ -31,8 +31,9 @@ list(
     structure(codes, levels = levels, class = if (ordered) c("ordered", "factor") else "factor")
   },
   data_frame = function(columns, names, row_names) {
+    n <- if (length(columns)) length(columns[[1]]) else 0L
     frame <- structure(columns, names = names, class = "data.frame",
-                       row.names = .set_row_names(if (length(columns)) length(columns[[1]]) else 0L))
+                       row.names = .set_row_names(n))
     if (!is.null(row_names)) rownames(frame) <- row_names
     frame
   },
@@ -96,7 +97,8 @@ def from_r(frame) -> pd.DataFrame:
     ro = _robjects()
     base = ro.baseenv
     if not base["is.data.frame"](frame)[0]:
-        raise TypeError(f"from_r expects an R data.frame; got R class {list(base['class'](frame))}.")
+        raise TypeError("from_r expects an R data.frame; "
+                        f"got R class {list(base['class'](frame))}.")
     names = [str(n) for n in base["names"](frame)]
     columns = [_column_from_r(frame[j], name) for j, name in enumerate(names)]
     automatic = base[".row_names_info"](frame)[0] < 0
@@ -171,7 +173,8 @@ def _column_to_r(column: pd.Series, name: str):
     elif pd.api.types.is_integer_dtype(dtype):
         filled = column.fillna(0).to_numpy().astype("int64")
         fits = np.abs(filled).max(initial=0) < 2**31 - 1
-        values = ro.IntVector(filled.astype("int32")) if fits else ro.FloatVector(filled.astype(float))
+        values = (ro.IntVector(filled.astype("int32")) if fits
+                  else ro.FloatVector(filled.astype(float)))
     elif pd.api.types.is_float_dtype(dtype):
         values = ro.FloatVector(column.fillna(0).to_numpy(dtype=float))
     elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
@@ -213,15 +216,17 @@ def to_mids(result: MultipleImputation, *, original: pd.DataFrame | None = None,
     long = pd.concat([t.reset_index(drop=True) for t in tables], ignore_index=True)
     long.insert(0, ".imp", np.repeat(np.arange(result.m + 1), len(original)))
     long.insert(1, ".id", np.tile(_r_row_ids(result.data.index), result.m + 1))
+    column_names = ro.StrVector([str(c) for c in where.columns])
     where_r = ro.r["matrix"](ro.BoolVector(where.to_numpy().ravel(order="F")),
                              nrow=where.shape[0], ncol=where.shape[1],
-                             dimnames=ro.r["list"](ro.NULL, ro.StrVector([str(c) for c in where.columns])))
+                             dimnames=ro.r["list"](ro.NULL, column_names))
     chain_mean = _pad_chains(result.history.chain_mean, result.m)
     chain_var = _pad_chains(result.history.chain_var, result.m)
     seed_r = ro.NA_Integer if seed is None else ro.IntVector([int(seed)])
     call_r = ro.NULL if call is None else ro.StrVector([call])
     return _r("mids")(to_r(long), where_r, ro.FloatVector(chain_mean.ravel(order="F")),
-                      ro.FloatVector(chain_var.ravel(order="F")), chain_mean.shape[1], seed_r, call_r)
+                      ro.FloatVector(chain_var.ravel(order="F")), chain_mean.shape[1],
+                      seed_r, call_r)
 
 
 def _pad_chains(chains: np.ndarray, m: int) -> np.ndarray:
@@ -236,7 +241,8 @@ def from_mids(mids) -> MultipleImputation:
     """A mice ``mids`` (rpy2 object) as a MultipleImputation, e.g. to pool its analyses here."""
     ro = _robjects()
     if "mids" not in list(ro.baseenv["class"](mids)):
-        raise TypeError(f"from_mids expects a mice mids object; got R class {list(ro.baseenv['class'](mids))}.")
+        raise TypeError("from_mids expects a mice mids object; "
+                        f"got R class {list(ro.baseenv['class'](mids))}.")
     long = from_r(ro.r("function(x) mice::complete(x, 'long', include = TRUE)")(mids))
     return MultipleImputation.from_long(long)
 
@@ -288,15 +294,18 @@ def run_request(request) -> object:
         where = pd.DataFrame(np.asarray(fields["where"], dtype=bool).reshape(data.shape, order="F"),
                              index=data.index, columns=data.columns)
     blanked = data.mask(where) if (where & data.notna()).any().any() else data
-    options = {str(k): _scalar(v, str(k)) for k, v in zip(fields["options"].names or [], fields["options"])}
+    options = {str(k): _scalar(v, str(k))
+               for k, v in zip(fields["options"].names or [], fields["options"])}
     seed = _scalar(fields["seed"], "seed")
     result = impute(
         blanked, m=_scalar(fields["m"], "m"), preset=_scalar(fields["preset"], "preset"),
         device=_scalar(fields["device"], "device"), random_state=seed,
-        max_iter=_scalar(fields["maxit"], "maxit"), progress=bool(_scalar(fields["progress"], "progress")),
+        max_iter=_scalar(fields["maxit"], "maxit"),
+        progress=bool(_scalar(fields["progress"], "progress")),
         **options,
     )
-    return to_mids(result, original=data, where=where, seed=seed, call=_scalar(fields["call"], "call"))
+    return to_mids(result, original=data, where=where, seed=seed,
+                   call=_scalar(fields["call"], "call"))
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,8 @@ def _model_builder(model):
         return model.from_formula
     if callable(model):
         return model
-    raise TypeError(f"model must be a name, a statsmodels model class or a callable; got {model!r}.")
+    raise TypeError("model must be a name, a statsmodels model class or a callable; "
+                    f"got {model!r}.")
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -79,7 +80,8 @@ class MultipleImputation:
             raise KeyError(f"The long table has no imputation column {imp!r}.")
         index = long[imp].to_numpy()
         sizes = pd.Series(index).value_counts().sort_index()
-        if pd.isna(index).any() or list(sizes.index) != list(range(len(sizes))) or sizes.nunique() != 1:
+        numbered = list(sizes.index) == list(range(len(sizes)))
+        if pd.isna(index).any() or not numbered or sizes.nunique() != 1:
             raise ValueError(f"Column {imp!r} must number the tables 0..m, with equal row counts; "
                              f"got counts {sizes.to_dict()}.")
         keep = [c for c in long.columns if c not in (imp, id)]
@@ -88,8 +90,8 @@ class MultipleImputation:
         if id is not None and id in long.columns:
             data.index = pd.Index(long.loc[index == 0, id].to_numpy())
         where = data.isna().to_numpy()
-        cells = [{j: t.iloc[where[:, j], j].to_numpy() for j in range(data.shape[1]) if where[:, j].any()}
-                 for t in tables[1:]]
+        incomplete = [j for j in range(data.shape[1]) if where[:, j].any()]
+        cells = [{j: t.iloc[where[:, j], j].to_numpy() for j in incomplete} for t in tables[1:]]
         return cls(data, cells, History(variables=list(data.columns)))
 
     @classmethod
@@ -162,7 +164,8 @@ class MultipleImputation:
             broad = broad[order]
         return broad
 
-    def fit(self, formula: str, model="ols", *, dfcom=None, fit_kwargs=None, **kwargs) -> PooledResult:
+    def fit(self, formula: str, model="ols", *, dfcom=None, fit_kwargs=None,
+            **kwargs) -> PooledResult:
         """Fit ``model`` on each completed table and pool with Rubin's rules (mice's with + pool).
 
         ``model``: "ols", "wls", "glm", "logit", "probit", "poisson" (statsmodels' formula
@@ -202,7 +205,8 @@ class MultipleImputation:
                 if _is_numeric(column):
                     row["observed mean"] = float(column.mean())
                     row["imputed mean"] = float(values.astype(float).mean())
-                    row["imputed sd"] = float(values.astype(float).std(ddof=1)) if len(values) > 1 else np.nan
+                    row["imputed sd"] = (float(values.astype(float).std(ddof=1))
+                                         if len(values) > 1 else np.nan)
                 else:
                     counts = pd.Series(values.astype(str)).value_counts(normalize=True)
                     row["imputed top level"] = f"{counts.index[0]} ({100 * counts.iloc[0]:.0f}%)"

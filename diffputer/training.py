@@ -231,7 +231,8 @@ def train_denoiser(
                 break
         epoch_loss = group.mean(total / batches)
         if not np.isfinite(epoch_loss):
-            raise DivergenceError(f"the training loss became {epoch_loss} at epoch {len(losses) + 1}")
+            raise DivergenceError(f"the training loss became {epoch_loss} "
+                                  f"at epoch {len(losses) + 1}")
         losses.append(epoch_loss)
         scheduler.step(epoch_loss)
         held_out_loss, error = None, 0.0

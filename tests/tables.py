@@ -24,7 +24,8 @@ def tables(draw):
             col = pd.Series([np.nan if v is None else v for v in values],
                             dtype="float32" if kind == "float32" else "float64")
         elif kind == "Int64":
-            values = draw(st.lists(st.one_of(_NA, st.integers(-1000, 1000)), min_size=n, max_size=n))
+            values = draw(st.lists(st.one_of(_NA, st.integers(-1000, 1000)),
+                                   min_size=n, max_size=n))
             col = pd.Series(pd.array(values, dtype="Int64"))
         elif kind == "boolean":
             values = draw(st.lists(st.one_of(_NA, st.booleans()), min_size=n, max_size=n))

@@ -150,7 +150,8 @@ def test_switching_the_variable_changes_the_plot(page):
 
 def test_pooling_tab_shows_rubins_table(page):
     pooling = tab(page, "Pooling")
-    expect(pooling.get_by_text("Rubin's rules over m = 3 imputations")).to_be_visible(timeout=30_000)
+    heading = pooling.get_by_text("Rubin's rules over m = 3 imputations")
+    expect(heading).to_be_visible(timeout=30_000)
     for column in ("riv", "lambda", "fmi"):
         expect(pooling.locator("th", has_text=column).first).to_be_visible()
     shot(page, "5_pooling")

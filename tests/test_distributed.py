@@ -131,7 +131,8 @@ def test_torchrun_matches_one_process_on_the_same_masks_and_budget(tmp_path):
                   launcher=("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"))
     assert shared.returncode == 0, shared.stderr[-3000:]
     # no temporary file left beside the output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "one.parquet", "two.parquet"]
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["in.parquet", "one.parquet", "two.parquet"]
     errors = {}
     for name in ("one", "two"):
         long = pd.read_parquet(tmp_path / f"{name}.parquet")

@@ -118,8 +118,8 @@ def test_shards_summarised_apart_encode_like_the_whole_table(mixed_df):
     assert merged.columns == whole.columns
     for a, b in zip(merged.codecs, whole.codecs):
         assert (a.kind, a.levels, a.ordered, a.integer) == (b.kind, b.levels, b.ordered, b.integer)
-        np.testing.assert_allclose([a.loc, a.scale, a.lower, a.upper], [b.loc, b.scale, b.lower, b.upper],
-                                   rtol=1e-12)
+        np.testing.assert_allclose([a.loc, a.scale, a.lower, a.upper],
+                                   [b.loc, b.scale, b.lower, b.upper], rtol=1e-12)
         np.testing.assert_allclose(a.shares, b.shares, rtol=1e-12)
     X_whole, M_whole = whole.encode(mixed_df)
     X_merged, M_merged = merged.encode(mixed_df)

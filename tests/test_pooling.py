@@ -44,7 +44,8 @@ def imputed():
     x2 = rng.normal(size=n) + 0.5 * x1
     y = 1 + 2 * x1 - x2 + (g == "b") + rng.normal(size=n)
     count = rng.poisson(np.exp(0.3 + 0.4 * x1))
-    df = pd.DataFrame({"y": y, "x1": x1, "x2": x2, "g": pd.Categorical(g), "count": count.astype(float)})
+    df = pd.DataFrame({"y": y, "x1": x1, "x2": x2, "g": pd.Categorical(g),
+                       "count": count.astype(float)})
     df["yes"] = (y + rng.normal(size=n) > 1).astype(float)
     holes = rng.random(df.shape) < 0.15
     holes[:, 0] = False

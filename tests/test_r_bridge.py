@@ -95,7 +95,8 @@ def _request(tmp_path, **changes):
     fields = dict(data=nhanes2(), where=ro.NULL, m=ro.IntVector([2]), maxit=ro.IntVector([2]),
                   seed=ro.IntVector([5]), preset=ro.StrVector(["fast"]),
                   device=ro.StrVector(["cpu"]), progress=ro.BoolVector([False]),
-                  options=ro.ListVector({k: v for k, v in TINY.items() if k not in ("max_iter", "progress", "random_state")}),
+                  options=ro.ListVector({k: v for k, v in TINY.items()
+                                         if k not in ("max_iter", "progress", "random_state")}),
                   call=ro.StrVector(["diffputer(nhanes2)"]))
     fields.update(changes)
     request = ro.r["list"](**fields)

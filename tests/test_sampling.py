@@ -109,7 +109,8 @@ def test_lifted_entries_are_what_the_denoiser_shrinks_back_to_the_clean_ones():
     for row, miss in zip(range(4), missing.numpy()):
         o = ~miss
         S = cov[np.ix_(o, o)]
-        shrunk = mean[o] + S @ np.linalg.solve(S + sigma**2 * np.eye(o.sum()), out[row, o] - mean[o])
+        noised = S + sigma**2 * np.eye(o.sum())
+        shrunk = mean[o] + S @ np.linalg.solve(noised, out[row, o] - mean[o])
         np.testing.assert_allclose(shrunk, x.numpy()[row, o], rtol=1e-10)
 
 

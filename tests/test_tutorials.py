@@ -11,7 +11,8 @@ NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 
 
 def test_the_tutorials_are_there():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quick_start", "02_multiple_imputation", "03_explorer"]
+    assert [p.stem for p in NOTEBOOKS] == ["01_quick_start", "02_multiple_imputation",
+                                           "03_explorer"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

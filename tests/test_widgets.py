@@ -28,10 +28,11 @@ def result(airquality):
 def test_missing_pattern_equals_mice_md_pattern(airquality):
     r_function, to_r = rmice.r_function, rmice.to_r
     ours = missing_pattern(airquality)
-    theirs = np.asarray(r_function("function(d) mice::md.pattern(d, plot = FALSE)")(to_r(airquality)))
+    in_r = to_r(airquality)
+    theirs = np.asarray(r_function("function(d) mice::md.pattern(d, plot = FALSE)")(in_r))
     counts = r_function("function(d) as.integer(rownames(mice::md.pattern(d, plot = FALSE)))")(
-        to_r(airquality))
-    names = list(r_function("function(d) colnames(mice::md.pattern(d, plot = FALSE))")(to_r(airquality)))
+        in_r)
+    names = list(r_function("function(d) colnames(mice::md.pattern(d, plot = FALSE))")(in_r))
     variables = names[:-1]
     r_patterns = {(tuple(row[:-1].astype(int)), int(n)) for row, n in zip(theirs[:-1], counts[:-1])}
     ours_counts = ours.index.get_level_values("count")[:-1]
