@@ -24,8 +24,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = {"california": (14, 64), "letter": (32, 128)}
 
 
-def measure(n_features: int, width: int, repeats: int) -> dict:
-    """ms and page faults per sampling evaluation and per training step, in this process."""
+def measure(n_features: int, width: int, repeats: int, compiled: bool = False) -> dict:
+    """ms and page faults per sampling evaluation and per training step, in this process,
+    after 5 of each (``*_warm_up_s``: their seconds, which hold the compiling where
+    ``compiled``: the network wrapped in ``torch.compile``)."""
     import resource
     import time
 
@@ -38,6 +40,8 @@ def measure(n_features: int, width: int, repeats: int) -> dict:
 
     keep_freed_memory()  # a no-op under DIFFPUTER_KEEP_FREED_MEMORY=0
     denoiser = new_denoiser(n_features, width, 0, "cpu")
+    if compiled:
+        denoiser = torch.compile(denoiser)
     generator = make_generator(0, torch.device("cpu"))
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=1e-3)
     x, sigma = torch.randn(8192, n_features), torch.full((1,), 0.05)
@@ -55,15 +59,39 @@ def measure(n_features: int, width: int, repeats: int) -> dict:
 
     out = {}
     for name, work in (("eval", evaluate), ("step", train_step)):
+        started = time.perf_counter()
         for _ in range(5):
             work()
+        out[f"{name}_warm_up_s"] = time.perf_counter() - started
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         started = time.perf_counter()
         for _ in range(repeats):
             work()
         out[f"{name}_ms"] = 1000 * (time.perf_counter() - started) / repeats
-        out[f"{name}_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
+        faulted = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        out[f"{name}_faults"] = faulted / repeats
     return out
+
+
+def measure_fresh(n_features: int, width: int, repeats: int, *, compiled: bool = False,
+                  env: dict | None = None) -> dict:
+    """:func:`measure` in a fresh Python process with the environment ``env``."""
+    code = (f"import json; from benchmarks.malloc import measure; "
+            f"print(json.dumps(measure({n_features}, {width}, {repeats}, {compiled})))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def with_speed_ups(rows: list[dict], kind: str, base: str) -> pd.DataFrame:
+    """Medians of ``rows`` per (table, width, ``kind``), with the speed-up of each kind's
+    evaluations and steps over the ``base`` kind's."""
+    frame = pd.DataFrame(rows).groupby(["table", "width", kind], sort=False).median()
+    reference = frame.xs(base, level=kind)
+    for name in ("eval", "step"):
+        frame[f"{name} speed-up"] = [reference.loc[(t, w), f"{name}_ms"] / v
+                                     for (t, w, _), v in frame[f"{name}_ms"].items()]
+    return frame.round(3)
 
 
 def run(repeats: int, rounds: int) -> pd.DataFrame:
@@ -73,19 +101,10 @@ def run(repeats: int, rounds: int) -> pd.DataFrame:
     for _ in range(rounds):
         for dataset, (n_features, width) in SHAPES.items():
             for malloc, opt_out in (("glibc default", "0"), ("kept (default)", "1")):
-                code = (f"import json; from benchmarks.malloc import measure; "
-                        f"print(json.dumps(measure({n_features}, {width}, {repeats})))")
                 env = {**os.environ, "DIFFPUTER_KEEP_FREED_MEMORY": opt_out}
-                out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                     capture_output=True, text=True).stdout
                 rows.append({"table": dataset, "width": width, "malloc": malloc,
-                             **json.loads(out.splitlines()[-1])})
-    frame = pd.DataFrame(rows).groupby(["table", "width", "malloc"], sort=False).median()
-    base = frame.xs("glibc default", level="malloc")
-    for name in ("eval", "step"):
-        frame[f"{name} speed-up"] = [base.loc[(t, w), f"{name}_ms"] / v
-                                     for (t, w, _), v in frame[f"{name}_ms"].items()]
-    return frame.round(3)
+                             **measure_fresh(n_features, width, repeats, env=env)})
+    return with_speed_ups(rows, "malloc", "glibc default")
 
 
 def main() -> None:

@@ -84,13 +84,28 @@ def test_scaling_table_is_mixed_and_its_costs_are_measured():
     # the numeric columns share latent factors: a table worth imputing
     assert np.abs(np.corrcoef(df.loc[:, ~kinds].to_numpy().T)[np.triu_indices(14, 1)]).mean() > 0.2
     costs = measure(1500)
-    assert costs["steps_per_epoch"] == 2 and costs["epoch_s"] > 0 and costs["draw_per_1k_rows_s"] > 0
+    assert costs["steps_per_epoch"] == 2
+    assert costs["epoch_s"] > 0 and costs["draw_per_1k_rows_s"] > 0
+
+
+def test_network_costs_are_measured_in_a_fresh_process_and_compared_with_a_base_kind():
+    from benchmarks.malloc import measure_fresh, with_speed_ups
+
+    costs = measure_fresh(4, 8, 3)
+    assert costs["eval_ms"] > 0 and costs["step_ms"] > 0 and costs["step_warm_up_s"] > 0
+    rows = [{"table": "t", "width": 8, "network": kind, "eval_ms": ms, "step_ms": 2 * ms}
+            for kind, ms in (("a", 4.0), ("b", 1.0), ("b", 3.0))]
+    frame = with_speed_ups(rows, "network", "a")
+    assert frame["eval_ms"].tolist() == [4.0, 2.0]  # the median of b's two rounds
+    assert frame["eval speed-up"].tolist() == [1.0, 2.0]
+    assert frame["step speed-up"].tolist() == [1.0, 2.0]
 
 
 def test_big_table_run_checks_and_scores_its_imputation(tiny):
     from benchmarks.big_table import run, to_markdown
 
-    result = run(400, settings={k: v for k, v in tiny.items() if k not in ("random_state", "progress")})
+    settings = {k: v for k, v in tiny.items() if k not in ("random_state", "progress")}
+    result = run(400, settings=settings)
     assert result["observed_unchanged"] and result["dtypes_kept"]
     assert result["missing_left"] == 0 and result["incomplete_rows"] <= 400
     assert result["peak_rss_mb"] >= result["rss_after_data_mb"] > 0
@@ -184,7 +199,8 @@ def test_added_errors_are_the_rms_and_mean_distance_to_the_full_tables_estimate(
     assert list(errors.loc["rms"].index) == ["mice", "diffputer (proper)"]
     assert list(errors.columns) == list(TRUTH)
     np.testing.assert_allclose(errors.loc[("rms", "mice")], 0, atol=1e-12)
-    np.testing.assert_allclose(errors.loc[("rms", "diffputer (proper)")], np.sqrt((0.01 + 0.04) / 2))
+    np.testing.assert_allclose(errors.loc[("rms", "diffputer (proper)")],
+                               np.sqrt((0.01 + 0.04) / 2))
     np.testing.assert_allclose(errors.loc[("bias", "diffputer (proper)")], 0.15)
     luck = (full[0] + full[1]) / 2 - np.array(list(TRUTH.values()))
     np.testing.assert_allclose(errors.loc[("bias", "full table")], luck)
