@@ -5,7 +5,7 @@
 
 Every variant is the default (``"fast"``) preset with one setting changed, fitted on the same
 masks (MCAR, 30%) as the accuracy benchmark. Scores are those of ``accuracy.py`` for the
-posterior mean (``fit_transform``), with the wall time of the fit; the ratios compare each
+fill of ``fit_transform``, with the wall time of the fit; the ratios compare each
 variant with the default on the same seeds. Variants run one after the other in this process
 (nothing else should run meanwhile); rows are appended to the CSV beside ``--out`` and a
 rerun skips those already there.
@@ -51,7 +51,7 @@ VARIANTS: dict[str, dict] = {
 
 def run_variant(name: str, seed: int, variant: str, mechanism: str = "MCAR",
                 p: float = 0.3) -> dict:
-    """Fit the variant on ``name`` masked with ``seed`` and score its posterior mean."""
+    """Fit the variant on ``name`` masked with ``seed`` and score ``fit_transform``'s fill."""
     truth = data.load(name)
     mask = missing_mask(truth, p, mechanism, seed=seed)
     amputed = truth.mask(mask)
@@ -80,8 +80,8 @@ def to_markdown(results: pd.DataFrame, command: str) -> str:
     datasets = ", ".join(sorted(results["dataset"].unique()))
     lines = [f"# Ablation of the default preset: {datasets}, MCAR 30%", "",
              f"Seeds: {sorted(results['seed'].unique().tolist())}. Each variant changes one "
-             "setting of the default; MAE / RMSE on the z-scale and accuracy of the posterior "
-             "mean, wall time of the fit (2 CPU cores). Regenerate with:", "",
+             "setting of the default; MAE / RMSE on the z-scale and accuracy of "
+             "fit_transform's fill, wall time of the fit (2 CPU cores). Regenerate with:", "",
              f"    {command}", "", summarise(results).round(4).to_markdown(), ""]
     return "\n".join(lines)
 

@@ -226,7 +226,7 @@ def hyperimpute(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFram
 # -- diffputer ----------------------------------------------------------------------------
 
 def diffputer_fast(df: pd.DataFrame, seed: int, device: str = "cpu") -> pd.DataFrame:
-    """The default ("fast") preset: the posterior mean of the last E-step."""
+    """The default ("fast") preset: ``fit_transform``'s fill of the last E-step."""
     model = diffputer.DiffPuter(random_state=seed, progress=False, device=device)
     return model.fit_transform(df)
 
