@@ -12,12 +12,9 @@ evaluations or steps, which holds the compiling.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
 
-from .malloc import RESULTS, SHAPES, measure_fresh, with_speed_ups
+from .malloc import SHAPES, measure_fresh, report, with_speed_ups
 
 MODES = {"eager (default)": False, "torch.compile": True}
 
@@ -35,18 +32,8 @@ def run(repeats: int, rounds: int) -> pd.DataFrame:
     return with_speed_ups(rows, "network", "eager (default)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default=str(RESULTS / "compiled.md"))
-    args = parser.parse_args()
-    frame = run(args.repeats, args.rounds)
-    text = (f"# torch.compile\n\n{__doc__.split(chr(10) * 2, 2)[2]}\n"
-            f"Regenerate with:\n\n    python -m benchmarks.compiled --out {args.out}\n\n"
-            f"{frame.to_markdown()}\n")
-    Path(args.out).write_text(text)
-    print(text)
+def main(argv=None) -> None:
+    report(run, "torch.compile", "benchmarks.compiled", __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -107,18 +107,25 @@ def run(repeats: int, rounds: int) -> pd.DataFrame:
     return with_speed_ups(rows, "malloc", "glibc default")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def report(run, title: str, module: str, doc: str, argv=None) -> None:
+    """The command line of a network-cost benchmark: ``run(repeats, rounds)``'s table under
+    ``title`` and the part of the module's docstring ``doc`` after its command, to ``--out``."""
+    name = module.rsplit(".", 1)[-1]
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default=str(RESULTS / "malloc.md"))
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(RESULTS / f"{name}.md"))
+    args = parser.parse_args(argv)
     frame = run(args.repeats, args.rounds)
-    text = (f"# Keeping freed memory in the process\n\n{__doc__.split(chr(10) * 2, 2)[2]}\n"
-            f"Regenerate with:\n\n    python -m benchmarks.malloc --out {args.out}\n\n"
+    text = (f"# {title}\n\n{doc.split(chr(10) * 2, 2)[2]}\n"
+            f"Regenerate with:\n\n    python -m {module} --out {args.out}\n\n"
             f"{frame.to_markdown()}\n")
     Path(args.out).write_text(text)
     print(text)
+
+
+def main(argv=None) -> None:
+    report(run, "Keeping freed memory in the process", "benchmarks.malloc", __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,21 @@ def test_network_costs_are_measured_in_a_fresh_process_and_compared_with_a_base_
     assert frame["step speed-up"].tolist() == [1.0, 2.0]
 
 
+def test_network_cost_report_writes_the_table_under_the_docstring_and_its_command(tmp_path):
+    from benchmarks.compiled import __doc__ as doc
+    from benchmarks.malloc import report
+
+    out = tmp_path / "costs.md"
+    frame = pd.DataFrame({"eval_ms": [1.5]}, index=pd.Index(["t"], name="table"))
+    report(lambda repeats, rounds: frame * repeats * rounds, "Costs", "benchmarks.compiled", doc,
+           ["--repeats", "2", "--rounds", "3", "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith("# Costs\n\nFor the default preset's network")
+    assert f"    python -m benchmarks.compiled --out {out}\n" in text
+    row = [line for line in text.splitlines() if line.startswith("| t ")]
+    assert len(row) == 1 and float(row[0].split("|")[2]) == 1.5 * 2 * 3  # run got --repeats 2
+
+
 def test_big_table_run_checks_and_scores_its_imputation(tiny):
     from benchmarks.big_table import run, to_markdown
 
