@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .malloc import SHAPES, measure_fresh, report, with_speed_ups
+from .network_cost import SHAPES, measure_fresh, report, with_speed_ups
 
 MODES = {"eager (default)": False, "torch.compile": True}
 

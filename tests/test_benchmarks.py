@@ -89,7 +89,7 @@ def test_scaling_table_is_mixed_and_its_costs_are_measured():
 
 
 def test_network_costs_are_measured_in_a_fresh_process_and_compared_with_a_base_kind():
-    from benchmarks.malloc import measure_fresh, with_speed_ups
+    from benchmarks.network_cost import measure_fresh, with_speed_ups
 
     costs = measure_fresh(4, 8, 3)
     assert costs["eval_ms"] > 0 and costs["step_ms"] > 0 and costs["step_warm_up_s"] > 0
@@ -103,7 +103,7 @@ def test_network_costs_are_measured_in_a_fresh_process_and_compared_with_a_base_
 
 def test_network_cost_report_writes_the_table_under_the_docstring_and_its_command(tmp_path):
     from benchmarks.compiled import __doc__ as doc
-    from benchmarks.malloc import report
+    from benchmarks.network_cost import report
 
     out = tmp_path / "costs.md"
     frame = pd.DataFrame({"eval_ms": [1.5]}, index=pd.Index(["t"], name="table"))
