@@ -46,6 +46,8 @@ VARIANTS: dict[str, dict] = {
     "validation_fraction=0": {"validation_fraction": 0.0},
     "m_step_fill=mean": {"m_step_fill": "mean"},
     "init=mean": {"init": "mean"},
+    "noise_log_mean=-2": {"noise_log_mean": -2.0},
+    "noise_log_mean=-2.6": {"noise_log_mean": -2.6},
 }
 
 

@@ -5,6 +5,7 @@ Every message names the argument or column, what was expected and what was given
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -50,6 +51,12 @@ def check_int(value, *, name: str, minimum: int) -> int:
 def check_positive_float(value, *, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{name} must be a positive number; got {name}={value!r}.")
+    return float(value)
+
+
+def check_finite_float(value, *, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {name}={value!r}.")
     return float(value)
 
 

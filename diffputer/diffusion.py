@@ -63,11 +63,11 @@ class Preconditioned(nn.Module):
         return c_skip(sigma, sd) * x + c_out(sigma, sd) * F
 
 
-def training_noise(x: torch.Tensor,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """One noise level per row, ln(sigma) ~ N(P_MEAN, P_STD^2), and the noise added to x."""
-    log_sigma = torch.randn(x.shape[0], 1, generator=generator, device=x.device) * P_STD + P_MEAN
-    sigma = log_sigma.exp()
+def training_noise(x: torch.Tensor, generator: torch.Generator, log_mean: float = P_MEAN,
+                   log_std: float = P_STD) -> tuple[torch.Tensor, torch.Tensor]:
+    """One noise level per row, ln(sigma) ~ N(log_mean, log_std^2), and the noise added to x."""
+    log_sigma = torch.randn(x.shape[0], 1, generator=generator, device=x.device) * log_std
+    sigma = (log_sigma + log_mean).exp()
     return sigma, torch.randn(x.shape, generator=generator, device=x.device) * sigma
 
 
@@ -86,10 +86,11 @@ def row_losses(denoiser, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tens
 
 
 def edm_loss(denoiser, x: torch.Tensor, generator: torch.Generator,
-             sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+             sigma_data: float = SIGMA_DATA, log_mean: float = P_MEAN,
+             log_std: float = P_STD) -> torch.Tensor:
     """Weighted denoising loss under fresh training noise (EDM eq. 2 and Table 1);
     ``denoiser`` is a :class:`Preconditioned` with that ``sigma_data`` (or a wrapper of one)."""
-    sigma, noise = training_noise(x, generator)
+    sigma, noise = training_noise(x, generator, log_mean, log_std)
     return denoising_loss(denoiser, x, sigma, noise, sigma_data)
 
 

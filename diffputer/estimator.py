@@ -64,6 +64,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         ``lr``; an epoch passes over the rows as often as it takes to see ``epoch_rows``
         rows (once with 0, the paper's); ``warm_start`` keeps the network from one EM
         iteration to the next.
+    noise_log_mean, noise_log_std : float
+        The noise levels the M-step trains at: ln(sigma) is normal with this mean and
+        standard deviation (EDM's -1.2 and 1.2, the paper's). The E-step's corrector works
+        at a small level, where EDM's distribution puts few of its training draws.
     ema_halflife : int
         The M-step ends with a moving average of the weights over its last steps (this
         half-life, in steps; 0: the last weights, the paper's), which early stopping also
@@ -161,6 +165,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         patience=None,
         batch_size=None,
         lr=None,
+        noise_log_mean=None,
+        noise_log_std=None,
         ema_halflife=None,
         warm_start=None,
         max_iter=None,
@@ -199,6 +205,8 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         self.patience = patience
         self.batch_size = batch_size
         self.lr = lr
+        self.noise_log_mean = noise_log_mean
+        self.noise_log_std = noise_log_std
         self.ema_halflife = ema_halflife
         self.warm_start = warm_start
         self.max_iter = max_iter

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from ._validation import (check_bool, check_choice, check_fraction, check_int,
-                          check_positive_float)
+from ._validation import (check_bool, check_choice, check_finite_float, check_fraction,
+                          check_int, check_positive_float)
 from .initial import INITS
 
 M_STEP_FILLS = ("mean", "draw")
@@ -41,6 +41,11 @@ class Settings:
     # learns its rows by heart, and its draws come out far narrower than their errors.
     validation_fraction: float = 0.0
     lr: float = 1e-4
+    # The noise levels the M-step trains at: ln(sigma) ~ N(noise_log_mean, noise_log_std^2)
+    # (EDM's distribution, the paper's). The E-step's corrector works at a small level
+    # (``corrector_sigma``), where EDM's puts few of its draws.
+    noise_log_mean: float = -1.2
+    noise_log_std: float = 1.2
     # Half-life, in optimiser steps, of an exponential moving average of the weights (shorter
     # over an M-step's first steps, see ``training.WeightAverage``), which the M-step then ends
     # with (and early stopping scores); 0: the last weights (the paper).
@@ -106,7 +111,7 @@ class Settings:
             check_int(getattr(self, name), name=name, minimum=1)
         if self.max_steps is not None:
             check_int(self.max_steps, name="max_steps", minimum=1)
-        for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho"):
+        for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho", "noise_log_std"):
             check_positive_float(getattr(self, name), name=name)
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
         check_int(self.corrector_check, name="corrector_check", minimum=0)
@@ -115,6 +120,7 @@ class Settings:
         check_int(self.ema_halflife, name="ema_halflife", minimum=0)
         check_fraction(self.validation_fraction, name="validation_fraction", below=0.5)
         check_positive_float(self.corrector_sigma, name="corrector_sigma")
+        check_finite_float(self.noise_log_mean, name="noise_log_mean")
         if self.churn < 0:
             raise ValueError(f"churn must be >= 0; got churn={self.churn!r}.")
         if not self.sigma_min < self.sigma_max:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._malloc import keep_freed_memory
-from .diffusion import Preconditioned, edm_loss, row_losses, training_noise
+from .diffusion import P_MEAN, P_STD, Preconditioned, edm_loss, row_losses, training_noise
 from .distributed import LOCAL, Group
 from .network import Denoiser
 from .settings import Settings
@@ -109,9 +109,10 @@ class HeldOut:
     weights are scored on the same ``VALIDATION_DRAWS`` noisy copies, so that they compare
     without the noise of fresh draws."""
 
-    def __init__(self, X: torch.Tensor, generator: torch.Generator):
+    def __init__(self, X: torch.Tensor, generator: torch.Generator, log_mean: float = P_MEAN,
+                 log_std: float = P_STD):
         self.x = X.repeat(-(-VALIDATION_DRAWS // max(len(X), 1)), 1)
-        self.sigma, self.noise = training_noise(self.x, generator)
+        self.sigma, self.noise = training_noise(self.x, generator, log_mean, log_std)
 
     @torch.no_grad()
     def loss(self, denoiser: Preconditioned) -> np.ndarray:
@@ -201,7 +202,8 @@ def train_denoiser(
     if validating:
         trained = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
         trained[held] = False
-        X, scored = X[trained], HeldOut(X[held], generator)
+        X, scored = X[trained], HeldOut(X[held], generator, settings.noise_log_mean,
+                                        settings.noise_log_std)
     model = group.parallel(denoiser)
     average = WeightAverage(denoiser, settings.ema_halflife) if settings.ema_halflife else None
     kept = denoiser if average is None else average.model
@@ -219,7 +221,8 @@ def train_denoiser(
                            for _ in range(plan.passes)])
         total, batches = 0.0, 0
         for batch in batch_indices(order, plan.batch_size, plan.steps):
-            loss = edm_loss(model, X[batch], generator, denoiser.sigma_data)
+            loss = edm_loss(model, X[batch], generator, denoiser.sigma_data,
+                            settings.noise_log_mean, settings.noise_log_std)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(denoiser.parameters(), GRAD_CLIP)

@@ -106,6 +106,8 @@ def test_non_tables_are_refused_with_their_type(tiny, garbage):
     ("point_estimate", "mode", "point_estimate must be one of"),
     ("category_draws", 2.5, "category_draws must be an integer >= 0"),
     ("ema_halflife", -5, "ema_halflife must be an integer >= 0"),
+    ("noise_log_std", 0.0, "noise_log_std must be a positive number; got noise_log_std=0.0"),
+    ("noise_log_mean", float("nan"), "noise_log_mean must be a finite number"),
     ("validation_fraction", 0.5, r"validation_fraction must be a number in \[0, 0.5\)"),
     ("validation_fraction", "0.1", "validation_fraction must be a number"),
     ("warm_start", 1, "warm_start must be True or False; got warm_start=1"),

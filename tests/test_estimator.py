@@ -9,7 +9,8 @@ from sklearn.base import clone
 
 import diffputer
 from diffputer import DiffPuter, MultipleImputation
-from diffputer import em, training
+from diffputer import diffusion, em, training
+from diffputer.diffusion import training_noise
 from diffputer.training import held_out_rows
 from diffputer.history import History
 from diffputer.settings import resolve
@@ -180,6 +181,29 @@ def test_held_out_loss_is_the_mean_of_its_noisy_copies_with_its_standard_error()
     assert error == pytest.approx(losses.std() / 2)
 
 
+def test_training_noise_levels_follow_the_settings():
+    x = torch.zeros(20_000, 3)
+    sigma, noise = training_noise(x, torch.Generator().manual_seed(0), log_mean=-2.5,
+                                  log_std=0.5)
+    assert torch.log(sigma).mean().item() == pytest.approx(-2.5, abs=0.02)
+    assert torch.log(sigma).std().item() == pytest.approx(0.5, abs=0.02)
+    assert (noise / sigma).std().item() == pytest.approx(1.0, abs=0.02)
+
+
+def test_m_steps_train_and_hold_out_at_the_chosen_noise_levels(mixed_df, tiny, monkeypatch):
+    levels, noise = [], training.training_noise
+
+    def recording_noise(x, generator, log_mean, log_std):
+        levels.append((log_mean, log_std))
+        return noise(x, generator, log_mean, log_std)
+
+    monkeypatch.setattr(diffusion, "training_noise", recording_noise)
+    monkeypatch.setattr(training, "training_noise", recording_noise)
+    DiffPuter(**{**tiny, "max_iter": 2, "validation_fraction": 0.2, "noise_log_mean": -2.5,
+                 "noise_log_std": 0.7}).fit(mixed_df)
+    assert len(levels) > 2 and set(levels) == {(-2.5, 0.7)}
+
+
 def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_them(
         mixed_df, tiny, monkeypatch):
     """With warm starts the network has learnt every row that an earlier M-step trained on:
@@ -193,9 +217,9 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
         held_per_step.append(held_out)
         return train(denoiser, X, settings, generator, on_epoch, group, held_out, on_start)
 
-    def recording_loss(model, X, generator, sigma_data):
+    def recording_loss(model, X, *args):
         trained_rows.update(X[:, 0].tolist())
-        return loss(model, X, generator, sigma_data)
+        return loss(model, X, *args)
 
     monkeypatch.setattr(em, "train_denoiser", recording_train)
     monkeypatch.setattr(training, "edm_loss", recording_loss)
