@@ -52,7 +52,7 @@ def rank_costs(rank: int, size: int, store: str, n: int, steps: int, threads: in
     shard = local_rows(amputed, group)
     encoder = TableEncoder.from_summaries(group.all_gather(summarise(shard)))
     X, M = encoder.encode(shard)
-    settings = resolve("fast").for_table(encoder.n_features)
+    settings = resolve("fast").for_table(encoder.n_features, len(amputed))
     X = start_values(X, M, encoder, settings.init, np.random.default_rng(rank), group)
     generator = make_generator(group.rank_seed(0), torch.device("cpu"))
     denoiser = new_denoiser(encoder.n_features, settings.width, 0, "cpu")

@@ -62,7 +62,7 @@ def measure(n: int) -> dict:
     started = time.perf_counter()
     encoder = TableEncoder.fit(amputed)
     X, M = encoder.encode(amputed)
-    settings = resolve("fast").for_table(encoder.n_features)
+    settings = resolve("fast").for_table(encoder.n_features, len(amputed))
     X = start_values(X, M, encoder, settings.init, np.random.default_rng(0))
     prepare = time.perf_counter() - started
 

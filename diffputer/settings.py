@@ -27,7 +27,8 @@ class Settings:
     width: int | None = 1024
     # M-step: training of the denoiser on the current completed table.
     epochs: int = 10_000
-    max_steps: int | None = None
+    # Optimiser steps per M-step at most (None: no cap; "auto": sized to the table).
+    max_steps: int | str | None = None
     patience: int = 500
     batch_size: int = 4096
     # An epoch passes over the rows as often as it takes to see this many (0: once). The LR
@@ -109,7 +110,10 @@ class Settings:
                      "resample", "n_samples", "sample_batch_size", "proper_steps",
                      "proper_rounds", "m_step_draws"):
             check_int(getattr(self, name), name=name, minimum=1)
-        if self.max_steps is not None:
+        if isinstance(self.max_steps, str) and self.max_steps != "auto":
+            raise ValueError("max_steps must be an integer >= 1, None or 'auto'; "
+                             f"got max_steps={self.max_steps!r}.")
+        if self.max_steps not in (None, "auto"):
             check_int(self.max_steps, name="max_steps", minimum=1)
         for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho", "noise_log_std"):
             check_positive_float(getattr(self, name), name=name)
@@ -139,9 +143,14 @@ class Settings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def for_table(self, n_features: int) -> "Settings":
-        """These settings with an automatic width resolved for ``n_features`` encoded columns."""
-        return self if self.width is not None else replace(self, width=auto_width(n_features))
+    def for_table(self, n_features: int, n_rows: int) -> "Settings":
+        """These settings with an automatic width and step budget resolved for a table of
+        ``n_features`` encoded columns and ``n_rows`` rows."""
+        width = auto_width(n_features) if self.width is None else self.width
+        steps = self.max_steps
+        if steps == "auto":
+            steps = auto_max_steps(n_features, n_rows, self.batch_size)
+        return replace(self, width=width, max_steps=steps)
 
 
 def auto_width(n_features: int) -> int:
@@ -154,12 +163,27 @@ def auto_width(n_features: int) -> int:
     return int(min(256, max(64, 32 * round(4 * n_features / 32))))
 
 
+def auto_max_steps(n_features: int, n_rows: int, batch_size: int) -> int:
+    """Optimiser steps per M-step: 3,000 x (encoded columns / 16)^2, at most 12,000 and at
+    most 1,000 passes over the rows, never fewer than 3,000.
+
+    Measured on a 2-core CPU (MCAR 30%, one seed): letter (32 columns, 20,000 rows) is
+    undertrained at 3,000 steps (154 passes): MAE 0.446, 0.402 at 6,000 and 0.373 at 12,000
+    for 1.5 times the time, where sampling costs more than training. California (14
+    columns) gains 2% from 6,000 for a quarter more time, and obesity (38 columns, 2,111
+    rows, 1,455 passes at 3,000 steps) 1.3% for half as much again.
+    """
+    steps = 3000 * (n_features / 16) ** 2
+    passes = 1000 * n_rows / batch_size
+    return int(max(3000, min(12_000, passes, round(steps))))
+
+
 PRESETS: dict[str, Settings] = {
     "paper": Settings(),
     "fast": Settings(
         width=None,
         epochs=10_000,
-        max_steps=3000,
+        max_steps="auto",
         patience=500,
         batch_size=1024,
         epoch_rows=16_384,

@@ -386,6 +386,22 @@ def test_fast_preset_sizes_the_network_to_the_table(mixed_df, tiny):
     assert model.denoiser_.net.width == model.settings_.width
 
 
+def test_fast_preset_trains_longer_on_wide_tables_unless_that_repeats_their_rows():
+    fast = resolve("fast")
+    assert fast.max_steps == "auto" and fast.batch_size == 1024
+    budgets = [fast.for_table(d, 20_000).max_steps for d in (5, 16, 24, 32, 200)]
+    assert budgets == [3000, 3000, 6750, 12_000, 12_000]
+    # At most 1,000 passes over the rows, never fewer than 3,000 steps.
+    assert [fast.for_table(32, n).max_steps for n in (2000, 5120)] == [3000, 5000]
+    assert resolve("fast", max_steps=500).for_table(40, 20_000).max_steps == 500
+    assert resolve("paper").for_table(40, 20_000).max_steps is None
+
+
+def test_a_fit_resolves_the_step_budget_for_its_table(mixed_df, tiny):
+    model = DiffPuter(**{**tiny, "max_steps": "auto", "max_iter": 1, "patience": 1}).fit(mixed_df)
+    assert model.settings_.max_steps == 3000
+
+
 def test_large_tables_train_on_fewer_completed_copies():
     settings = resolve("fast", m_step_draws=5)
     assert em.m_step_copies(settings, 1000, 20) == 5
