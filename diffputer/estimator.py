@@ -60,11 +60,11 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         the table: 4 units per encoded column, between 64 and 256.
     epochs, epoch_rows, max_steps, patience, batch_size, lr, warm_start :
         M-step training: at most ``epochs`` epochs and ``max_steps`` optimiser updates
-        (``"auto"``, the fast preset's: 3,000 up to 16 encoded columns, 3,000 per 16 beyond,
-        at most 12,000), early stop after ``patience`` epochs without improvement, Adam with
-        learning rate ``lr``; an epoch passes over the rows as often as it takes to see
-        ``epoch_rows`` rows (once with 0, the paper's); ``warm_start`` keeps the network from
-        one EM iteration to the next.
+        (``"auto"``, the fast preset's: 3,000 x (encoded columns / 16)^2, at most 12,000 and
+        1,000 passes over the rows, at least 3,000), early stop after ``patience`` epochs
+        without improvement, Adam with learning rate ``lr``; an epoch passes over the rows as
+        often as it takes to see ``epoch_rows`` rows (once with 0, the paper's);
+        ``warm_start`` keeps the network from one EM iteration to the next.
     noise_log_mean, noise_log_std : float
         The noise levels the M-step trains at: ln(sigma) is normal with this mean and
         standard deviation (EDM's -1.2 and 1.2, the paper's). The E-step's corrector works
