@@ -66,8 +66,8 @@ class Preconditioned(nn.Module):
 def training_noise(x: torch.Tensor, generator: torch.Generator, log_mean: float = P_MEAN,
                    log_std: float = P_STD) -> tuple[torch.Tensor, torch.Tensor]:
     """One noise level per row, ln(sigma) ~ N(log_mean, log_std^2), and the noise added to x."""
-    log_sigma = torch.randn(x.shape[0], 1, generator=generator, device=x.device) * log_std
-    sigma = (log_sigma + log_mean).exp()
+    z = torch.randn(x.shape[0], 1, generator=generator, device=x.device)
+    sigma = (z * log_std + log_mean).exp()
     return sigma, torch.randn(x.shape, generator=generator, device=x.device) * sigma
 
 

@@ -67,8 +67,7 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         ``warm_start`` keeps the network from one EM iteration to the next.
     noise_log_mean, noise_log_std : float
         The noise levels the M-step trains at: ln(sigma) is normal with this mean and
-        standard deviation (EDM's -1.2 and 1.2, the paper's). The E-step's corrector works
-        at a small level, where EDM's distribution puts few of its training draws.
+        standard deviation (EDM's -1.2 and 1.2, the paper's).
     ema_halflife : int
         The M-step ends with a moving average of the weights over its last steps (this
         half-life, in steps; 0: the last weights, the paper's), which early stopping also

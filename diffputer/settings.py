@@ -43,8 +43,7 @@ class Settings:
     validation_fraction: float = 0.0
     lr: float = 1e-4
     # The noise levels the M-step trains at: ln(sigma) ~ N(noise_log_mean, noise_log_std^2)
-    # (EDM's distribution, the paper's). The E-step's corrector works at a small level
-    # (``corrector_sigma``), where EDM's puts few of its draws.
+    # (EDM's distribution, the paper's; other means did no better, see docs/design-notes.md).
     noise_log_mean: float = -1.2
     noise_log_std: float = 1.2
     # Half-life, in optimiser steps, of an exponential moving average of the weights (shorter
@@ -170,8 +169,8 @@ def auto_max_steps(n_features: int, n_rows: int, batch_size: int) -> int:
     Measured on a 2-core CPU (MCAR 30%, one seed): letter (32 columns, 20,000 rows) is
     undertrained at 3,000 steps (154 passes): MAE 0.446, 0.402 at 6,000 and 0.373 at 12,000
     for 1.5 times the time, where sampling costs more than training. California (14
-    columns) gains 2% from 6,000 for a quarter more time, and obesity (38 columns, 2,111
-    rows, 1,455 passes at 3,000 steps) 1.3% for half as much again.
+    columns) gains 2% from 6,000 for 1.2 to 1.35 times the time, and obesity (38 columns,
+    2,111 rows, 1,455 passes at 3,000 steps) 1.3% for 1.45 times.
     """
     steps = 3000 * (n_features / 16) ** 2
     passes = 1000 * n_rows / batch_size
