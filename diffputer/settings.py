@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from ._validation import (check_bool, check_choice, check_finite_float, check_fraction,
                           check_int, check_positive_float)
+from .diffusion import P_MEAN, P_STD
 from .initial import INITS
 
 M_STEP_FILLS = ("mean", "draw")
@@ -44,8 +45,8 @@ class Settings:
     lr: float = 1e-4
     # The noise levels the M-step trains at: ln(sigma) ~ N(noise_log_mean, noise_log_std^2)
     # (EDM's distribution, the paper's; other means did no better, see docs/design-notes.md).
-    noise_log_mean: float = -1.2
-    noise_log_std: float = 1.2
+    noise_log_mean: float = P_MEAN
+    noise_log_std: float = P_STD
     # Half-life, in optimiser steps, of an exponential moving average of the weights (shorter
     # over an M-step's first steps, see ``training.WeightAverage``), which the M-step then ends
     # with (and early stopping scores); 0: the last weights (the paper).
@@ -109,10 +110,10 @@ class Settings:
                      "resample", "n_samples", "sample_batch_size", "proper_steps",
                      "proper_rounds", "m_step_draws"):
             check_int(getattr(self, name), name=name, minimum=1)
-        if isinstance(self.max_steps, str) and self.max_steps != "auto":
-            raise ValueError("max_steps must be an integer >= 1, None or 'auto'; "
-                             f"got max_steps={self.max_steps!r}.")
         if self.max_steps not in (None, "auto"):
+            if isinstance(self.max_steps, str):
+                raise ValueError("max_steps must be an integer >= 1, None or 'auto'; "
+                                 f"got max_steps={self.max_steps!r}.")
             check_int(self.max_steps, name="max_steps", minimum=1)
         for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho", "noise_log_std"):
             check_positive_float(getattr(self, name), name=name)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._malloc import keep_freed_memory
-from .diffusion import P_MEAN, P_STD, Preconditioned, edm_loss, row_losses, training_noise
+from .diffusion import Preconditioned, edm_loss, row_losses, training_noise
 from .distributed import LOCAL, Group
 from .network import Denoiser
 from .settings import Settings
@@ -109,8 +109,8 @@ class HeldOut:
     weights are scored on the same ``VALIDATION_DRAWS`` noisy copies, so that they compare
     without the noise of fresh draws."""
 
-    def __init__(self, X: torch.Tensor, generator: torch.Generator, log_mean: float = P_MEAN,
-                 log_std: float = P_STD):
+    def __init__(self, X: torch.Tensor, generator: torch.Generator, log_mean: float,
+                 log_std: float):
         self.x = X.repeat(-(-VALIDATION_DRAWS // max(len(X), 1)), 1)
         self.sigma, self.noise = training_noise(self.x, generator, log_mean, log_std)
 
