@@ -24,6 +24,7 @@ from diffputer import missing_mask
 
 from . import data
 from .accuracy import check_imputed, score
+from .report import write_report
 
 # One change to the default preset per variant; what each buys is measured, not assumed.
 VARIANTS: dict[str, dict] = {
@@ -112,7 +113,7 @@ def main(argv=None) -> None:
                + " ".join(map(str, args.seeds)) + f" --out {args.out}")
     if args.variants != list(VARIANTS):
         command += " --variants " + " ".join(args.variants)
-    args.out.write_text(to_markdown(results, command))
+    write_report(args.out, to_markdown(results, command))
     print(args.out.read_text())
 
 

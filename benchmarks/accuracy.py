@@ -30,6 +30,7 @@ from diffputer import missing_mask
 
 from . import data
 from .methods import METHODS, PEERS, is_categorical
+from .report import write_report
 
 
 def score(truth: pd.DataFrame, imputed: pd.DataFrame, mask: np.ndarray) -> dict:
@@ -211,7 +212,7 @@ def main(argv=None) -> None:
     text = to_markdown(chosen, command)
     print(text)
     if args.out:
-        args.out.write_text(text)
+        write_report(args.out, text)
         plot(chosen, args.out.with_suffix(".png"))
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .accuracy import score
 from .methods import mean_mode
+from .report import write_report
 from .scaling import synthetic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -100,7 +101,7 @@ def main(argv=None) -> None:
                           "--rows", str(args.rows)], check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     command = f"python -m benchmarks.big_table --rows {args.rows} --out {os.path.relpath(args.out)}"
-    args.out.write_text(to_markdown(result, command))
+    write_report(args.out, to_markdown(result, command))
     print(args.out.read_text())
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
+
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMN = "Ozone"
 M = 20
@@ -105,7 +107,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     raw = run(args.seeds)
     command = "python -m benchmarks.calibration --seeds " + " ".join(map(str, args.seeds))
-    args.out.write_text(to_markdown(raw, command))
+    write_report(args.out, to_markdown(raw, command))
     print(args.out.read_text())
 
 

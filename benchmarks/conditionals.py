@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
 from .validity import RESULTS, TRUTH, diffputer_imputations, simulate
 
 LEVELS = ("a", "b", "c")
@@ -186,7 +187,7 @@ def main(argv=None) -> None:
         "`benchmarks/conditionals.py` (on target: 1, or 0 where the row says so).", "",
         f"    python -m benchmarks.conditionals --seeds {seeds}", "",
         summarise(raw).to_markdown(), ""])
-    args.out.write_text(text)
+    write_report(args.out, text)
     print(text)
 
 

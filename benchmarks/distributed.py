@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
 from .scaling import synthetic
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -126,7 +127,7 @@ def main(argv=None) -> None:
         print(rows[-1], flush=True)
     command = (f"python -m benchmarks.distributed --rows {args.rows} --steps {args.steps} "
                f"--ranks {' '.join(map(str, args.ranks))}")
-    args.out.write_text(to_markdown(pd.DataFrame(rows), command))
+    write_report(args.out, to_markdown(pd.DataFrame(rows), command))
     print(args.out.read_text())
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
+
 
 def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -57,7 +59,7 @@ def main(argv=None) -> None:
                       pd.DataFrame(rows).to_markdown(index=False), ""])
     print(text)
     if args.out:
-        args.out.write_text(text)
+        write_report(args.out, text)
 
 
 if __name__ == "__main__":

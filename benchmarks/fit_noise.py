@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
 from .validity import RESULTS, TRUTH, coefficients, simulate
 
 M = 5
@@ -117,7 +118,7 @@ def main(argv=None) -> None:
     command = (f"python -m benchmarks.fit_noise --tables {' '.join(map(str, args.tables))} "
                f"--seeds {' '.join(map(str, args.seeds))} --workers {args.workers}")
     text = to_markdown(summarise(raw), command)
-    args.out.write_text(text)
+    write_report(args.out, text)
     print(text)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .report import write_report
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = {"california": (14, 64), "letter": (32, 128)}
 
@@ -98,5 +100,5 @@ def report(run, title: str, module: str, doc: str, argv=None) -> None:
     text = (f"# {title}\n\n{doc.split(chr(10) * 2, 2)[2]}\n"
             f"Regenerate with:\n\n    python -m {module} --out {args.out}\n\n"
             f"{frame.to_markdown()}\n")
-    Path(args.out).write_text(text)
+    write_report(args.out, text)
     print(text)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .conditionals import scores
+from .report import write_report
 from .validity import RESULTS, TRUTH, coefficients, simulate
 
 KINDS = ("fixed model", "refits", "recentred, resample calibration", "recentred")
@@ -123,7 +124,7 @@ def main(argv=None) -> None:
         "docstring of `benchmarks/recentring.py`.", "",
         f"    python -m benchmarks.recentring --seeds {seeds} --draws {args.draws} "
         f"--workers {args.workers}", "", summary(raw)])
-    args.out.write_text(text)
+    write_report(args.out, text)
     print(text)
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
+
 RESULTS = Path(__file__).resolve().parent / "results"
 E_STEP_ROWS = 2000
 
@@ -122,7 +124,7 @@ def main(argv=None) -> None:
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     command = "python -m benchmarks.scaling --rows " + " ".join(map(str, args.rows))
-    args.out.write_text(to_markdown(pd.DataFrame(rows), command))
+    write_report(args.out, to_markdown(pd.DataFrame(rows), command))
     print(args.out.read_text())
 
 

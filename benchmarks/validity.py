@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .report import write_report
+
 TRUTH = {"Intercept": 1.0, "x1": 2.0, "x2": -1.0, "g[T.b]": 0.5, "g[T.c]": -0.5}
 FORMULA = "y ~ x1 + x2 + g"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -357,7 +359,7 @@ def main(argv=None) -> None:
         raw = pd.concat([raw, previous.assign(method=previous["method"] + PREVIOUS)])
         pairs += tuple((m, m + PREVIOUS) for m in METHODS if m.startswith("diffputer"))
     text = to_markdown(table, command, paired_differences(raw, pairs), errors, args.raw[0].name)
-    args.out.write_text(text)
+    write_report(args.out, text)
     print(text)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.accuracy import check_imputed, score
 from benchmarks.methods import average_draws, from_matrix, mean_mode, to_matrix
+from benchmarks.report import MARKER, write_report
 
 
 @pytest.fixture
@@ -110,10 +111,23 @@ def test_network_cost_report_writes_the_table_under_the_docstring_and_its_comman
     report(lambda repeats, rounds: frame * repeats * rounds, "Costs", "benchmarks.compiled", doc,
            ["--repeats", "2", "--rounds", "3", "--out", str(out)])
     text = out.read_text()
-    assert text.startswith("# Costs\n\nFor the default preset's network")
+    assert text.startswith(f"# Costs\n\n{MARKER}\n\nFor the default preset's network")
     assert f"    python -m benchmarks.compiled --out {out}\n" in text
     row = [line for line in text.splitlines() if line.startswith("| t ")]
     assert len(row) == 1 and float(row[0].split("|")[2]) == 1.5 * 2 * 3  # run got --repeats 2
+
+
+def test_a_rewritten_report_keeps_its_notes_and_replaces_the_rest(tmp_path):
+    out = tmp_path / "report.md"
+    write_report(out, "# Old title\nfirst table\n")
+    assert out.read_text() == f"# Old title\n\n{MARKER}\n\nfirst table\n"
+    notes = "These rows ran with the code of commit abc.\n\nA second paragraph."
+    out.write_text(out.read_text().replace(MARKER, f"{notes}\n\n{MARKER}"))
+    write_report(out, "# New title\n\nsecond table\n")
+    assert out.read_text() == f"# New title\n\n{notes}\n\n{MARKER}\n\nsecond table\n"
+    out.write_text("# A report without the marker\n\nhand-written table\n")
+    write_report(out, "# Title\nthird table\n")
+    assert out.read_text() == f"# Title\n\n{MARKER}\n\nthird table\n"
 
 
 def test_big_table_run_checks_and_scores_its_imputation(tiny):
