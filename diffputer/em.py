@@ -12,7 +12,12 @@ missing cells that are too predictable from the rest of their row, and multiple 
 drawn from it overstate the relations between variables; a model trained on draws does not.
 With ``m_step_draws`` > 1 it trains on that many copies of the table, each completed by its
 own draw (Monte Carlo EM, Wei and Tanner 1990): the noise of a single draw would otherwise
-pass into the model and into all the imputations it makes.
+pass into the model and into all the imputations it makes. On a large table only the last
+M-step does, as Monte Carlo EM grows its sample as it converges: each EM iteration passes on
+only part of the previous model's error (about the fraction of missing information), so the
+earlier draws' noise fades. An M-step that passes over a small table's rows thousands of times
+would learn one draw's missing cells by heart, and its draws would come out too sure: there
+every M-step trains on the copies.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from .encoding import CATEGORICAL, NUMERIC, SIGMA_DATA, TableEncoder
 from .history import History, chain_statistics, pooled_statistics
 from .initial import linear_fill
 from .sampling import conditional_sample, lifted
-from .settings import Settings
+from .settings import MANY_PASSES, Settings
 from .training import (DivergenceError, held_out_indices, module_device, new_denoiser,
                        train_denoiser)
 
@@ -75,11 +80,14 @@ def holds_rows_out(history: History) -> bool:
                    in zip(history.held_out_losses, history.kept_epochs, history.losses))
 
 
-def m_step_copies(settings: Settings, n: int, d: int) -> int:
-    """How many completed copies of an n x d table each M-step trains on: ``m_step_draws``
-    with stochastic EM (else 1), fewer where they would pass STACKED_ENTRIES; on a table that
-    large one draw's noise averages out over the rows."""
+def m_step_copies(settings: Settings, n: int, d: int, last: bool = True) -> int:
+    """How many completed copies of an n x d table an M-step trains on: with stochastic EM,
+    ``m_step_draws``, fewer where they would pass STACKED_ENTRIES (on a table that large one
+    draw's noise averages out over the rows); one in M-steps but the ``last`` on a large table
+    (at most MANY_PASSES over its rows); one without stochastic EM."""
     if settings.m_step_fill != "draw":
+        return 1
+    if not last and settings.m_step_passes(n) <= MANY_PASSES:
         return 1
     return max(1, min(settings.m_step_draws, STACKED_ENTRIES // max(1, n * d)))
 
@@ -417,7 +425,14 @@ def run_em(
     n, d = X.shape
     # Nothing to iterate on, nor to draw copies of, on a complete table.
     incomplete = bool(group.sum(float(M.any())))
-    copies = m_step_copies(settings, group.max(n), d) if incomplete else 1
+    n_iter = settings.max_iter if incomplete else 1
+
+    def copies_for(iteration: int) -> int:
+        """The completed copies the M-step of ``iteration`` trains on."""
+        if not incomplete:
+            return 1
+        return m_step_copies(settings, group.max(n), d, last=iteration == n_iter - 1)
+
     denoiser = None
     state = checkpoint.load(encoder.columns) if checkpoint is not None else None
     if state is None:
@@ -425,7 +440,7 @@ def run_em(
         rng = np.random.default_rng(group.rank_seed(seed)) if stochastic else None
         # The copies of the table that the M-steps train on, each completed by its own draws.
         tables = np.stack([start_values(X, M, encoder, settings.init, rng, group)
-                           for _ in range(copies)])
+                           for _ in range(copies_for(0))])
         previous = tables[0][rows]  # the last E-step's mean (start values at first)
     else:
         first, tables, previous = state.iteration, state.tables, state.previous
@@ -434,10 +449,8 @@ def run_em(
         denoiser.load_state_dict(state.weights)
         generator.set_state(state.generator)
     X = tables[0]  # the copy that the E-steps complete, and the result
-    held_out = stacked_indices(
-        held_out_indices(n, settings.validation_fraction,
-                         np.random.default_rng([group.rank_seed(seed), HELD_OUT_STREAM])),
-        n, copies)
+    held_out = held_out_indices(n, settings.validation_fraction,
+                                np.random.default_rng([group.rank_seed(seed), HELD_OUT_STREAM]))
     n_samples = max(settings.n_samples, keep)
     last_samples = n_samples if last_samples is None else max(last_samples, keep, 1)
     # With draws filling the M-step's tables, only the last E-step needs n_samples draws
@@ -458,13 +471,13 @@ def run_em(
         if callback is not None:
             callback(history)
 
-    n_iter = settings.max_iter if incomplete else 1
     imputed_cells = M[rows][:, encoder.offsets[:-1]].sum(axis=0)
     for iteration in range(first, n_iter):
         started = time.perf_counter()
         if denoiser is None or not settings.warm_start:
             denoiser = new_denoiser(encoder.n_features, settings.width, seed + iteration, device)
-        withheld = held_out if holds_rows_out(history) else None
+        withheld = (stacked_indices(held_out, n, len(tables)) if holds_rows_out(history)
+                    else None)
         on_start = None if progress is None else partial(progress.iteration, iteration)
         history.losses.append([])
         history.held_out_losses.append([])
@@ -477,9 +490,10 @@ def run_em(
                 f"EM iteration {iteration + 1} diverged: {err}. Try a smaller lr or batch_size."
             ) from None
         last = iteration == n_iter - 1
+        copies = 1 if last else copies_for(iteration + 1)  # for the next M-step
         keep_now = keep if last else 0
         if stochastic:
-            keep_now = max(keep_now, 1 if last else copies)
+            keep_now = max(keep_now, copies)
         if last:
             count = last_samples
         else:  # a stochastic EM fills each copy of the next M-step's table with one draw
@@ -502,9 +516,12 @@ def run_em(
         previous = step.mean
         # The last iteration leaves the posterior mean (what proper refits train on with fill
         # "mean").
-        fills = [step.mean] if last else m_step_values(step, settings, copies)
-        for table, fill in zip(tables, fills):
-            table[rows] = np.where(missing, fill, table[rows])
+        if last:
+            X[rows] = np.where(missing, step.mean, X[rows])
+        else:
+            tables = np.stack([with_rows(X, rows, np.where(missing, fill, X[rows]))
+                               for fill in m_step_values(step, settings, copies)])
+            X = tables[0]
         history.add_iteration(time.perf_counter() - started, change, chain_means, chain_vars)
         if callback is not None:
             callback(history)

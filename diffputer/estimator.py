@@ -81,8 +81,10 @@ class DiffPuter(TransformerMixin, BaseEstimator):
         paper's) trains on every row for the whole budget. On a small table a network trained
         to the end learns its rows by heart, and its draws come out far narrower than their
         errors.
-    max_iter : int
-        EM iterations.
+    max_iter : int or "auto"
+        EM iterations; ``"auto"`` (the fast preset's): 3 on a small table, 5 where an M-step
+        passes over the rows at most 1,000 times (at the fast preset's budget, 3,072 rows or
+        more), whose network more iterations train further.
     init : {"mean", "linear"}
         Start values of the missing entries: the observed mean (the paper's), or a few
         sweeps of ridge regressions on the other columns (drawing around their predictions
@@ -94,8 +96,9 @@ class DiffPuter(TransformerMixin, BaseEstimator):
     m_step_draws : int
         With ``m_step_fill="draw"``, each M-step trains on this many copies of the table, each
         completed by its own draw (Monte Carlo EM; fewer copies where they would pass 2**26
-        entries). Trained on one draw, the model keeps that draw's noise, and all its
-        imputations share it, unseen by the pooled intervals.
+        entries). On a table whose M-steps pass over the rows at most 1,000 times, only the
+        last M-step does, the others train on one. Trained on one draw, the model keeps that
+        draw's noise, and all its imputations share it, unseen by the pooled intervals.
     n_steps, resample, n_samples, sigma_min, sigma_max, rho, churn, sample_batch_size :
         E-step sampler: Heun steps, RePaint repeats per step, draws averaged per E-step,
         EDM noise schedule and stochasticity, rows per sampling batch.

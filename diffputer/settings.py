@@ -18,6 +18,11 @@ M_STEP_FILLS = ("mean", "draw")
 POINT_ESTIMATES = ("mean", "median")
 # Schemes of proper multiple imputation (``proper``; True means "refit"), see ``estimator.py``.
 PROPER_SCHEMES = ("refit", "bootstrap")
+# Passes over each row per M-step that mark a small table (at the fast preset's budget, one of
+# fewer than 3,072 rows): its M-steps learn one draw's missing cells by heart unless they train
+# on several drawn copies (``em.m_step_copies``), and more EM iterations buy it nothing
+# (``auto_max_iter``).
+MANY_PASSES = 1000
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,15 @@ class Settings:
     ema_halflife: int = 0
     warm_start: bool = False
     # EM loop: iterations, and the start values of the missing entries.
-    max_iter: int = 10
+    max_iter: int | str = 10
     init: str = "mean"
     # What fills the missing cells of the table each M-step trains on: the E-step's posterior
     # mean (the paper) or one conditional draw (stochastic EM; see ``em.py``).
     m_step_fill: str = "mean"
     # With draws: the M-step trains on this many copies of the table, each completed by its
-    # own draw (Monte Carlo EM; fewer on large tables, see ``em.m_step_copies``). One draw's
-    # noise passes into the model, and every imputation it makes shares it.
+    # own draw (Monte Carlo EM; on large tables only the last M-step, see
+    # ``em.m_step_copies``). One draw's noise passes into the model, and every imputation it
+    # makes shares it.
     m_step_draws: int = 1
     # E-step: the conditional sampler.
     n_steps: int = 50
@@ -106,7 +112,7 @@ class Settings:
     def validated(self) -> "Settings":
         if self.width is not None:
             check_int(self.width, name="width", minimum=1)
-        for name in ("epochs", "patience", "batch_size", "max_iter", "n_steps",
+        for name in ("epochs", "patience", "batch_size", "n_steps",
                      "resample", "n_samples", "sample_batch_size", "proper_steps",
                      "proper_rounds", "m_step_draws"):
             check_int(getattr(self, name), name=name, minimum=1)
@@ -115,6 +121,11 @@ class Settings:
                 raise ValueError("max_steps must be an integer >= 1, None or 'auto'; "
                                  f"got max_steps={self.max_steps!r}.")
             check_int(self.max_steps, name="max_steps", minimum=1)
+        if self.max_iter != "auto":
+            if isinstance(self.max_iter, str):
+                raise ValueError("max_iter must be an integer >= 1 or 'auto'; "
+                                 f"got max_iter={self.max_iter!r}.")
+            check_int(self.max_iter, name="max_iter", minimum=1)
         for name in ("lr", "proper_lr", "sigma_min", "sigma_max", "rho", "noise_log_std"):
             check_positive_float(getattr(self, name), name=name)
         check_int(self.corrector_steps, name="corrector_steps", minimum=0)
@@ -144,13 +155,22 @@ class Settings:
         return asdict(self)
 
     def for_table(self, n_features: int, n_rows: int) -> "Settings":
-        """These settings with an automatic width and step budget resolved for a table of
-        ``n_features`` encoded columns and ``n_rows`` rows."""
+        """These settings with an automatic width, step budget and number of EM iterations
+        resolved for a table of ``n_features`` encoded columns and ``n_rows`` rows."""
         width = auto_width(n_features) if self.width is None else self.width
         steps = self.max_steps
         if steps == "auto":
             steps = auto_max_steps(n_features, n_rows, self.batch_size)
-        return replace(self, width=width, max_steps=steps)
+        resolved = replace(self, width=width, max_steps=steps)
+        if self.max_iter == "auto":
+            resolved = replace(resolved, max_iter=auto_max_iter(resolved.m_step_passes(n_rows)))
+        return resolved
+
+    def m_step_passes(self, n_rows: int) -> float:
+        """At most how many times an M-step passes over each of ``n_rows`` rows."""
+        if self.max_steps is None:
+            return self.epochs * max(1.0, self.epoch_rows / n_rows)
+        return self.max_steps * self.batch_size / n_rows
 
 
 def auto_width(n_features: int) -> int:
@@ -178,6 +198,19 @@ def auto_max_steps(n_features: int, n_rows: int, batch_size: int) -> int:
     return int(max(3000, min(12_000, passes, round(steps))))
 
 
+def auto_max_iter(passes: float) -> int:
+    """EM iterations for M-steps that pass over each row ``passes`` times: 3 on a small table
+    (more than MANY_PASSES), 5 on a large one.
+
+    Measured on a 2-core CPU (MCAR 30%, one seed), 5 iterations instead of 3 cut the MAE of
+    letter (614 passes) from 0.373 to 0.343 and of california (150 passes) from 0.336 to
+    0.328: more training of a warm-started network, which a large table lacks. Concrete
+    (2,983 passes) and obesity (1,455) stayed at 0.417 and 0.628 for 1.5 to 1.65 times the
+    time.
+    """
+    return 3 if passes > MANY_PASSES else 5
+
+
 PRESETS: dict[str, Settings] = {
     "paper": Settings(),
     "fast": Settings(
@@ -191,7 +224,7 @@ PRESETS: dict[str, Settings] = {
         lr=1e-3,
         ema_halflife=200,
         warm_start=True,
-        max_iter=3,
+        max_iter="auto",
         init="linear",
         m_step_fill="draw",
         m_step_draws=5,

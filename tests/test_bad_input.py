@@ -98,6 +98,7 @@ def test_non_tables_are_refused_with_their_type(tiny, garbage):
     ("lr", -1.0, "lr must be a positive number; got lr=-1.0"),
     ("max_iter", 1.5, "max_iter must be an integer >= 1; got 1.5"),
     ("max_steps", "many", "must be an integer >= 1, None or 'auto'; got max_steps='many'"),
+    ("max_iter", "many", "max_iter must be an integer >= 1 or 'auto'; got max_iter='many'"),
     ("max_steps", 0, "max_steps must be an integer >= 1; got max_steps=0"),
     ("preset", "turbo", "preset must be one of"),
     ("device", "tpu", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),

@@ -226,10 +226,13 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
     monkeypatch.setattr(em, "holds_rows_out", lambda history: True)
     model = DiffPuter(**{**tiny, "max_iter": 3, "warm_start": True,
                          "validation_fraction": 0.2}).fit(mixed_df)
-    copies = resolve("fast").m_step_draws  # a small table: every copy the preset asks for
-    assert len(held_per_step) == 3 and len(held_per_step[0]) == copies * held_out_rows(60, 0.2)
-    assert all(np.array_equal(held, held_per_step[0]) for held in held_per_step)
-    per_copy = held_per_step[0].reshape(copies, -1)
+    # 40 steps of 1,024 rows pass over the 60 rows 683 times (under em.COPIED_PASSES): one
+    # copy before the last M-step, and in it every copy the preset asks for.
+    copies = resolve("fast").m_step_draws
+    assert [len(held) for held in held_per_step] == [held_out_rows(60, 0.2) * k
+                                                     for k in (1, 1, copies)]
+    per_copy = held_per_step[-1].reshape(copies, -1)
+    assert all(np.array_equal(held, per_copy[0]) for held in held_per_step[:-1])
     assert all(np.array_equal(rows, per_copy[0] + 60 * k) for k, rows in enumerate(per_copy))
     X, M = model.encoder_.encode(mixed_df)  # rows told apart by their observed first entry
     held = np.isin(np.arange(60), per_copy[0])
@@ -402,9 +405,29 @@ def test_a_fit_resolves_the_step_budget_for_its_table(mixed_df, tiny):
     assert model.settings_.max_steps == 3000
 
 
-def test_large_tables_train_on_fewer_completed_copies():
-    settings = resolve("fast", m_step_draws=5)
+def test_fast_preset_runs_more_em_iterations_on_large_tables():
+    fast = resolve("fast")
+    assert fast.max_iter == "auto"
+    # 3,000 steps of 1,024 rows: 3,072 rows are the smallest table passed over 1,000 times.
+    assert [fast.for_table(14, n).max_iter for n in (1030, 3071, 3072, 20_000)] == [3, 3, 5, 5]
+    assert fast.for_table(32, 20_000).max_iter == 5  # 12,000 steps, 614 passes
+    assert resolve("fast", max_iter=2).for_table(14, 20_000).max_iter == 2
+    assert resolve("paper").for_table(14, 20_000).max_iter == 10
+
+
+def test_a_fit_resolves_its_em_iterations_for_its_table(mixed_df, tiny):
+    history = DiffPuter(**{**tiny, "max_iter": "auto", "batch_size": 2048}).fit(mixed_df).history_
+    assert history.n_iter == 3  # 40 steps of 2,048 rows pass over 60 rows 1,365 times
+    history = DiffPuter(**{**tiny, "max_iter": "auto"}).fit(mixed_df).history_
+    assert history.n_iter == 5  # 40 steps of 1,024 rows: 683 passes
+
+
+def test_copies_are_drawn_for_every_m_step_of_a_small_table_and_the_last_of_a_large_one():
+    settings = resolve("fast", m_step_draws=5, max_steps=3000)  # batches of 1,024 rows
     assert em.m_step_copies(settings, 1000, 20) == 5
+    assert em.m_step_copies(settings, 1000, 20, last=False) == 5  # 3,072 passes over the rows
+    assert em.m_step_copies(settings, 20_000, 20) == 5
+    assert em.m_step_copies(settings, 20_000, 20, last=False) == 1  # 154 passes
     assert em.m_step_copies(settings, 2_000_000, 20) == 1  # 4e7 entries a copy
     assert em.m_step_copies(settings, 1_000_000, 20) == 3  # 2**26 // 2e7
     assert em.m_step_copies(resolve("fast", m_step_fill="mean"), 1000, 20) == 1
