@@ -226,7 +226,7 @@ def test_every_m_step_of_a_fit_holds_out_the_same_rows_and_trains_on_none_of_the
     monkeypatch.setattr(em, "holds_rows_out", lambda history: True)
     model = DiffPuter(**{**tiny, "max_iter": 3, "warm_start": True,
                          "validation_fraction": 0.2}).fit(mixed_df)
-    # 40 steps of 1,024 rows pass over the 60 rows 683 times (under em.COPIED_PASSES): one
+    # 40 steps of 1,024 rows pass over the 60 rows 683 times (under MANY_PASSES): one
     # copy before the last M-step, and in it every copy the preset asks for.
     copies = resolve("fast").m_step_draws
     assert [len(held) for held in held_per_step] == [held_out_rows(60, 0.2) * k
